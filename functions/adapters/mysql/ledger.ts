@@ -1,0 +1,221 @@
+import { createHash } from 'node:crypto';
+import type mysql from 'mysql2/promise';
+import { RetryableError } from '../../core/errors.ts';
+import type { DirtyRecord, Ledger, RangeRecord, RangeSpec, RunRecord, RunStatus } from '../../core/ports.ts';
+import { checkedQuery, mysqlError } from './connect.ts';
+import { ledgerDdl, type LedgerTables, runSelect } from './sql.ts';
+
+/** A finalizer that has not finished after this long is taken to have died. */
+const FINALIZE_STALE_SECONDS = 900;
+const PLAN_LOCK_SECONDS = 120;
+
+type Db = Record<string, string | number | null>;
+
+const date = (v: string | number | null): Date => new Date(`${String(v).replace(' ', 'T')}Z`);
+
+function toRun(r: Db): RunRecord {
+  return {
+    runId: String(r.run_id),
+    job: String(r.job),
+    logicalTime: date(r.logical_time),
+    status: r.status as RunStatus,
+    error: r.error === null ? null : String(r.error),
+    ranges: Number(r.ranges),
+    rangesDone: Number(r.ranges_done),
+    rowsRead: Number(r.rows_read),
+    rowsWritten: Number(r.rows_written),
+    dirtyRecords: Number(r.dirty_records),
+    skipped: Number(r.skipped),
+    bytesWritten: Number(r.bytes_written),
+    createdAt: date(r.created_at),
+    finishedAt: r.finished_at === null ? null : date(r.finished_at),
+  };
+}
+
+function toRange(r: Db): RangeRecord {
+  return {
+    runId: String(r.run_id),
+    rangeId: Number(r.range_id),
+    status: r.status as RangeRecord['status'],
+    spec: JSON.parse(String(r.spec)) as RangeSpec,
+    checkpoint: r.checkpoint === null ? null : String(r.checkpoint),
+    rowsRead: Number(r.rows_read),
+    rowsWritten: Number(r.rows_written),
+    dirtyRecords: Number(r.dirty_records),
+    skipped: Number(r.skipped),
+    bytesWritten: Number(r.bytes_written),
+    attempts: Number(r.attempts),
+    owner: r.owner === null ? null : String(r.owner),
+    error: r.error === null ? null : String(r.error),
+  };
+}
+
+/** ISO instant → DATETIME(3) text in UTC (the session's zone). */
+const sqlTime = (d: Date) => d.toISOString().replace('T', ' ').replace('Z', '');
+
+/** The run ledger in tables of the target server (prefix `batchsync_` by default). */
+export class MysqlLedger implements Ledger {
+  private ready: Promise<void> | null = null;
+
+  constructor(
+    private readonly pool: mysql.Pool,
+    private readonly t: LedgerTables,
+    private readonly server: string,
+  ) {}
+
+  /** Creates the ledger tables when missing (once per process). */
+  ensure(): Promise<void> {
+    this.ready ??= (async () => {
+      for (const ddl of ledgerDdl(this.t)) await this.query(ddl, [], 'creating the ledger tables');
+    })().catch((error) => {
+      this.ready = null;
+      throw error;
+    });
+    return this.ready;
+  }
+
+  async withPlanLock<T>(job: string, logicalTime: Date, fn: () => Promise<T>): Promise<T> {
+    const name = `batchsync:${createHash('sha1').update(`${this.t.runs}|${job}|${logicalTime.toISOString()}`).digest('hex').slice(0, 40)}`;
+    const conn = await this.pool.getConnection().catch((error) => {
+      throw mysqlError(error, this.server, 'connecting');
+    });
+    try {
+      const [[{ got }]] = (await conn.query('SELECT GET_LOCK(?, ?) AS got', [name, PLAN_LOCK_SECONDS])) as unknown as [{ got: number }[]];
+      if (Number(got) !== 1) throw new RetryableError(`another planner of job ${job} holds the lock for this logical time`);
+      try {
+        return await fn();
+      } finally {
+        await conn.query('SELECT RELEASE_LOCK(?)', [name]);
+      }
+    } finally {
+      conn.release();
+    }
+  }
+
+  async findRun(job: string, logicalTime: Date): Promise<RunRecord | null> {
+    const rows = await this.query<Db[]>(`${runSelect(this.t)} WHERE u.job = ? AND u.logical_time = ? GROUP BY u.run_id`, [job, sqlTime(logicalTime)]);
+    return rows.length ? toRun(rows[0]) : null;
+  }
+
+  async createRun(job: string, logicalTime: Date, runId: string): Promise<void> {
+    await this.query(
+      `INSERT INTO ${this.t.runs} (run_id, job, logical_time, status, created_at, updated_at) VALUES (?, ?, ?, 'planning', NOW(3), NOW(3))`,
+      [runId, job, sqlTime(logicalTime)],
+    );
+  }
+
+  async addRanges(runId: string, ranges: RangeSpec[]): Promise<void> {
+    const conn = await this.pool.getConnection();
+    try {
+      await conn.beginTransaction();
+      for (let i = 0; i < ranges.length; i += 1000) {
+        const part = ranges.slice(i, i + 1000);
+        await conn.query(
+          `INSERT IGNORE INTO ${this.t.ranges} (run_id, range_id, status, spec, updated_at) VALUES ${part.map(() => "(?, ?, 'pending', ?, NOW(3))").join(', ')}`,
+          part.flatMap((r, j) => [runId, i + j, JSON.stringify(r)]),
+        );
+      }
+      await conn.query(`UPDATE ${this.t.runs} SET ranges = (SELECT COUNT(*) FROM ${this.t.ranges} WHERE run_id = ?), updated_at = NOW(3) WHERE run_id = ?`, [
+        runId,
+        runId,
+      ]);
+      await conn.commit();
+    } catch (error) {
+      await conn.rollback().catch(() => {});
+      throw mysqlError(error, this.server, 'recording the ranges');
+    } finally {
+      conn.release();
+    }
+  }
+
+  async setRunStatus(runId: string, status: RunStatus, error: string | null = null): Promise<void> {
+    const final = status === 'succeeded' || status === 'failed';
+    await this.query(
+      `UPDATE ${this.t.runs} SET status = ?, error = ?, updated_at = NOW(3), finished_at = ${final ? 'NOW(3)' : 'NULL'} WHERE run_id = ?`,
+      [status, error, runId],
+    );
+  }
+
+  async startRange(runId: string, rangeId: number, owner: string): Promise<{ range: RangeRecord; run: RunRecord } | null> {
+    await this.query(
+      `UPDATE ${this.t.ranges} SET attempts = attempts + 1, owner = ?, started_at = COALESCE(started_at, NOW(3)), updated_at = NOW(3),
+              status = IF(status = 'pending', 'running', status)
+        WHERE run_id = ? AND range_id = ?`,
+      [owner, runId, rangeId],
+    );
+    const [range] = await this.query<Db[]>(`SELECT * FROM ${this.t.ranges} WHERE run_id = ? AND range_id = ?`, [runId, rangeId]);
+    const run = await this.getRun(runId);
+    return range && run ? { range: toRange(range), run } : null;
+  }
+
+  async finishRange(runId: string, rangeId: number): Promise<boolean> {
+    const conn = await this.pool.getConnection();
+    try {
+      await conn.beginTransaction();
+      const [changed] = (await conn.query(
+        `UPDATE ${this.t.ranges} SET status = 'done', finished_at = NOW(3), updated_at = NOW(3) WHERE run_id = ? AND range_id = ? AND status <> 'done'`,
+        [runId, rangeId],
+      )) as unknown as [{ affectedRows: number }];
+      let last = false;
+      if (changed.affectedRows === 1) {
+        await conn.query(`UPDATE ${this.t.runs} SET ranges_done = ranges_done + 1, updated_at = NOW(3) WHERE run_id = ?`, [runId]);
+        const [[run]] = (await conn.query(`SELECT ranges, ranges_done FROM ${this.t.runs} WHERE run_id = ?`, [runId])) as unknown as [Db[]];
+        last = Number(run.ranges_done) >= Number(run.ranges);
+      }
+      await conn.commit();
+      return last;
+    } catch (error) {
+      await conn.rollback().catch(() => {});
+      throw mysqlError(error, this.server, 'finishing a range');
+    } finally {
+      conn.release();
+    }
+  }
+
+  async failRange(runId: string, rangeId: number, reason: string): Promise<void> {
+    await this.query(`UPDATE ${this.t.ranges} SET status = 'failed', error = ?, updated_at = NOW(3) WHERE run_id = ? AND range_id = ?`, [reason, runId, rangeId]);
+    await this.query(
+      `UPDATE ${this.t.runs} SET status = 'failed', error = ?, updated_at = NOW(3), finished_at = NOW(3)
+        WHERE run_id = ? AND status IN ('planning', 'running', 'finalizing')`,
+      [`range ${rangeId}: ${reason}`, runId],
+    );
+  }
+
+  async claimFinalize(runId: string): Promise<boolean> {
+    const result = await this.query<{ affectedRows: number }>(
+      `UPDATE ${this.t.runs} SET status = 'finalizing', updated_at = NOW(3)
+        WHERE run_id = ? AND ranges_done >= ranges
+          AND (status = 'running' OR (status = 'finalizing' AND updated_at < NOW(3) - INTERVAL ${FINALIZE_STALE_SECONDS} SECOND))`,
+      [runId],
+    );
+    return result.affectedRows === 1;
+  }
+
+  async getRun(runId: string): Promise<RunRecord | null> {
+    const rows = await this.query<Db[]>(`${runSelect(this.t)} WHERE u.run_id = ? GROUP BY u.run_id`, [runId]);
+    return rows.length ? toRun(rows[0]) : null;
+  }
+
+  async listRuns(filter: { job?: string; limit: number }): Promise<RunRecord[]> {
+    const where = filter.job ? 'WHERE u.job = ?' : '';
+    const rows = await this.query<Db[]>(
+      `${runSelect(this.t)} ${where} GROUP BY u.run_id ORDER BY u.created_at DESC LIMIT ${Math.trunc(filter.limit)}`,
+      filter.job ? [filter.job] : [],
+    );
+    return rows.map(toRun);
+  }
+
+  async listRanges(runId: string): Promise<RangeRecord[]> {
+    const rows = await this.query<Db[]>(`SELECT * FROM ${this.t.ranges} WHERE run_id = ? ORDER BY range_id`, [runId]);
+    return rows.map(toRange);
+  }
+
+  async listDirty(runId: string): Promise<DirtyRecord[]> {
+    const rows = await this.query<Db[]>(`SELECT range_id, column_name, reason, record FROM ${this.t.dirty} WHERE run_id = ? ORDER BY id`, [runId]);
+    return rows.map((r) => ({ rangeId: Number(r.range_id), column: r.column_name === null ? null : String(r.column_name), reason: String(r.reason), record: String(r.record) }));
+  }
+
+  private query<T>(sql: string, values: unknown[], doing = 'using the run ledger'): Promise<T> {
+    return checkedQuery<T>(this.pool, this.server, doing, sql, values);
+  }
+}

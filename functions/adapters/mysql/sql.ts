@@ -1,0 +1,223 @@
+/**
+ * Every MySQL statement batchsync sends, in one place. Identifiers go
+ * through quoteId; values are bound or escaped by the driver, never pasted.
+ */
+import mysql from 'mysql2';
+import type { Ledger } from '../../core/job-spec.ts';
+import type { OutRow, TargetColumn } from '../../core/ports.ts';
+
+export function quoteId(name: string): string {
+  return `\`${name.replaceAll('`', '``')}\``;
+}
+
+/** `db.table` or `table` as a quoted, qualified name and its parts. */
+export interface TableName {
+  database: string;
+  table: string;
+  sql: string;
+}
+
+export function tableName(name: string, defaultDatabase: string): TableName {
+  const dot = name.indexOf('.');
+  const database = dot > 0 ? name.slice(0, dot) : defaultDatabase;
+  const table = dot > 0 ? name.slice(dot + 1) : name;
+  return { database, table, sql: `${quoteId(database)}.${quoteId(table)}` };
+}
+
+// ---- target schema ------------------------------------------------------------
+
+export const DESCRIBE_COLUMNS = `
+  SELECT COLUMN_NAME AS name, DATA_TYPE AS dataType, COLUMN_TYPE AS columnType,
+         IS_NULLABLE AS nullable, CHARACTER_MAXIMUM_LENGTH AS charLength,
+         CHARACTER_OCTET_LENGTH AS octetLength, NUMERIC_PRECISION AS numericPrecision,
+         NUMERIC_SCALE AS numericScale, DATETIME_PRECISION AS fsp,
+         CHARACTER_SET_NAME AS charset, EXTRA AS extra
+    FROM information_schema.COLUMNS
+   WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?
+   ORDER BY ORDINAL_POSITION`;
+
+interface ColumnRow {
+  name: string;
+  dataType: string;
+  columnType: string;
+  nullable: string;
+  charLength: string | number | null;
+  octetLength: string | number | null;
+  numericPrecision: string | number | null;
+  numericScale: string | number | null;
+  fsp: string | number | null;
+  charset: string | null;
+  extra: string;
+}
+
+const num = (v: string | number | null): number | null => (v === null ? null : Number(v));
+
+/** ENUM('a','b''c') → ['a', "b'c"] */
+function parseMembers(columnType: string): string[] {
+  const inner = /^(?:enum|set)\((.*)\)$/is.exec(columnType)?.[1];
+  if (!inner) return [];
+  return [...inner.matchAll(/'((?:[^']|'')*)'/g)].map((m) => m[1].replaceAll("''", "'").replaceAll('\\\\', '\\'));
+}
+
+const CHAR_TYPES = new Set(['char', 'varchar']);
+
+export function toTargetColumn(row: ColumnRow): TargetColumn {
+  const dataType = row.dataType.toLowerCase();
+  const columnType = row.columnType.toLowerCase();
+  return {
+    name: row.name,
+    dataType,
+    columnType,
+    nullable: row.nullable === 'YES',
+    unsigned: /\bunsigned\b/.test(columnType),
+    // CHAR/VARCHAR are limited in characters; TEXT, BLOB and BINARY kinds in bytes.
+    maxLength: CHAR_TYPES.has(dataType) ? num(row.charLength) : num(row.octetLength),
+    precision: dataType === 'bit' ? Number(/\((\d+)\)/.exec(columnType)?.[1] ?? 1) : num(row.numericPrecision),
+    scale: num(row.numericScale),
+    fsp: num(row.fsp),
+    charset: row.charset?.toLowerCase() ?? null,
+    members: parseMembers(row.columnType),
+    autoIncrement: /auto_increment/i.test(row.extra),
+    generated: /\b(virtual|stored|persistent)\b/i.test(row.extra) && !/default_generated/i.test(row.extra),
+  };
+}
+
+// ---- writing rows -------------------------------------------------------------------
+
+/** How a column's text value becomes its value in SQL: binary kinds travel as hex. */
+function valueSql(col: TargetColumn, placeholder: string): string {
+  if (/binary|blob/.test(col.dataType)) return `UNHEX(${placeholder})`;
+  if (col.dataType === 'bit') return `CAST(${placeholder} AS UNSIGNED)`;
+  return placeholder;
+}
+
+const needsWrap = (col: TargetColumn) => valueSql(col, '') !== '';
+
+export type WriteVerb = 'INSERT' | 'INSERT IGNORE' | 'REPLACE';
+
+/**
+ * LOAD DATA LOCAL INFILE of tab-separated rows (see encodeTsvRows). Columns
+ * whose text needs a conversion go through a user variable and SET.
+ */
+export function loadDataSql(table: string, columns: readonly TargetColumn[], verb: 'IGNORE' | 'REPLACE'): string {
+  const targets = columns.map((c, i) => (needsWrap(c) ? `@v${i}` : quoteId(c.name)));
+  const sets = columns.flatMap((c, i) => (needsWrap(c) ? [`${quoteId(c.name)} = ${valueSql(c, `@v${i}`)}`] : []));
+  return (
+    `LOAD DATA LOCAL INFILE 'batchsync.tsv' ${verb} INTO TABLE ${table} CHARACTER SET utf8mb4 ` +
+    `FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ` +
+    `(${targets.join(', ')})${sets.length ? ` SET ${sets.join(', ')}` : ''}`
+  );
+}
+
+const TSV_SPECIAL = /[\t\n\r\\\0]/;
+const TSV_ESCAPES: Record<string, string> = { '\t': '\\t', '\n': '\\n', '\r': '\\r', '\\': '\\\\', '\0': '\\0' };
+
+/** Rows in the LOAD DATA format above: \N for NULL, special characters escaped. */
+export function encodeTsvRows(rows: readonly OutRow[]): string {
+  const lines = new Array<string>(rows.length);
+  for (let r = 0; r < rows.length; r++) {
+    const row = rows[r];
+    let line = '';
+    for (let i = 0; i < row.length; i++) {
+      const v = row[i];
+      if (i > 0) line += '\t';
+      if (v === null) line += '\\N';
+      else if (TSV_SPECIAL.test(v)) line += v.replace(/[\t\n\r\\\0]/g, (c) => TSV_ESCAPES[c]);
+      else line += v;
+    }
+    lines[r] = line;
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** A multi-row INSERT (or REPLACE, or upsert) with every value escaped. */
+export function insertSql(table: string, columns: readonly TargetColumn[], rows: readonly OutRow[], verb: WriteVerb, upsert: boolean): string {
+  const wraps = columns.map((c) => (needsWrap(c) ? c : null));
+  const values = new Array<string>(rows.length);
+  for (let r = 0; r < rows.length; r++) {
+    const row = rows[r];
+    let tuple = '(';
+    for (let i = 0; i < row.length; i++) {
+      if (i > 0) tuple += ',';
+      const escaped = mysql.escape(row[i]);
+      const wrap = wraps[i];
+      tuple += wrap && row[i] !== null ? valueSql(wrap, escaped) : escaped;
+    }
+    values[r] = `${tuple})`;
+  }
+  const names = columns.map((c) => quoteId(c.name)).join(', ');
+  const update = upsert ? ` ON DUPLICATE KEY UPDATE ${columns.map((c) => `${quoteId(c.name)} = VALUES(${quoteId(c.name)})`).join(', ')}` : '';
+  return `${verb} INTO ${table} (${names}) VALUES ${values.join(',')}${update}`;
+}
+
+// ---- the ledger ---------------------------------------------------------------------
+
+export interface LedgerTables {
+  runs: string;
+  ranges: string;
+  dirty: string;
+}
+
+export function ledgerTables(ledger: Ledger, targetDatabase: string): LedgerTables {
+  const db = quoteId(ledger.database ?? targetDatabase);
+  const t = (name: string) => `${db}.${quoteId(ledger.prefix + name)}`;
+  return { runs: t('runs'), ranges: t('ranges'), dirty: t('dirty') };
+}
+
+export function ledgerDdl(t: LedgerTables): string[] {
+  return [
+    `CREATE TABLE IF NOT EXISTS ${t.runs} (
+      run_id VARCHAR(40) NOT NULL PRIMARY KEY,
+      job VARCHAR(64) NOT NULL,
+      logical_time DATETIME(3) NOT NULL,
+      status VARCHAR(16) NOT NULL,
+      error TEXT NULL,
+      ranges INT NOT NULL DEFAULT 0,
+      ranges_done INT NOT NULL DEFAULT 0,
+      dirty_records BIGINT NOT NULL DEFAULT 0,
+      created_at DATETIME(3) NOT NULL,
+      updated_at DATETIME(3) NOT NULL,
+      finished_at DATETIME(3) NULL,
+      UNIQUE KEY job_time (job, logical_time),
+      KEY by_created (created_at)
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+    `CREATE TABLE IF NOT EXISTS ${t.ranges} (
+      run_id VARCHAR(40) NOT NULL,
+      range_id INT NOT NULL,
+      status VARCHAR(16) NOT NULL,
+      spec MEDIUMTEXT NOT NULL,
+      checkpoint TEXT NULL,
+      rows_read BIGINT NOT NULL DEFAULT 0,
+      rows_written BIGINT NOT NULL DEFAULT 0,
+      dirty_records BIGINT NOT NULL DEFAULT 0,
+      skipped BIGINT NOT NULL DEFAULT 0,
+      bytes_written BIGINT NOT NULL DEFAULT 0,
+      attempts INT NOT NULL DEFAULT 0,
+      owner VARCHAR(128) NULL,
+      error TEXT NULL,
+      started_at DATETIME(3) NULL,
+      updated_at DATETIME(3) NOT NULL,
+      finished_at DATETIME(3) NULL,
+      PRIMARY KEY (run_id, range_id)
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+    `CREATE TABLE IF NOT EXISTS ${t.dirty} (
+      id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+      run_id VARCHAR(40) NOT NULL,
+      range_id INT NOT NULL,
+      column_name VARCHAR(64) NULL,
+      reason TEXT NOT NULL,
+      record MEDIUMTEXT NOT NULL,
+      created_at DATETIME(3) NOT NULL,
+      KEY by_run (run_id, range_id)
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+  ];
+}
+
+/** Run totals are sums over its ranges; the run row keeps what must be counted atomically. */
+export function runSelect(t: LedgerTables): string {
+  return `SELECT u.run_id, u.job, u.logical_time, u.status, u.error, u.ranges, u.ranges_done,
+          u.dirty_records, u.created_at, u.finished_at,
+          COALESCE(SUM(r.rows_read), 0) AS rows_read, COALESCE(SUM(r.rows_written), 0) AS rows_written,
+          COALESCE(SUM(r.skipped), 0) AS skipped, COALESCE(SUM(r.bytes_written), 0) AS bytes_written
+     FROM ${t.runs} u LEFT JOIN ${t.ranges} r ON r.run_id = u.run_id`;
+}

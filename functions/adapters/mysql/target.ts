@@ -1,0 +1,243 @@
+import { Readable } from 'node:stream';
+import type mysql from 'mysql2/promise';
+import { writeBisecting } from '../../core/bisect.ts';
+import { recordJson } from '../../core/convert.ts';
+import { JobError, RangeBusyError } from '../../core/errors.ts';
+import { dirtyLimitReason } from '../../core/policy.ts';
+import type { Chunk, ChunkResult, DirtyRecord, OutRow, Row, Target, TargetColumn } from '../../core/ports.ts';
+import { checkedQuery, driverMessage, isRowError, mysqlError } from './connect.ts';
+import {
+  DESCRIBE_COLUMNS,
+  encodeTsvRows,
+  insertSql,
+  loadDataSql,
+  type LedgerTables,
+  type TableName,
+  toTargetColumn,
+  type WriteVerb,
+} from './sql.ts';
+
+export interface MysqlTargetOptions {
+  table: TableName;
+  ledger: LedgerTables;
+  writeMode: 'insert' | 'ignore' | 'replace' | 'upsert';
+  dirtyRecordLimit: number | null;
+  /** Use LOAD DATA LOCAL INFILE when the server allows it (MySQL 8 ships with it off). */
+  loadData: boolean;
+  /** The server, for messages. */
+  server: string;
+}
+
+/** At most this many bytes of SQL in one multi-row INSERT. */
+const MAX_STATEMENT_BYTES = 4 << 20;
+
+interface Written {
+  written: number;
+  skipped: number;
+  rejected: DirtyRecord[];
+}
+
+/**
+ * The MySQL target. Each chunk is one transaction: lock the range's ledger
+ * row and check its checkpoint, write the rows, advance the checkpoint and
+ * add the dirty records. LOAD DATA LOCAL is the fast path; when the server
+ * has it off, or the load reports warnings (a duplicate key, say), the chunk
+ * is written with multi-row INSERTs that bisect to the rejected rows.
+ */
+export class MysqlTarget implements Target {
+  private loadData: boolean | null;
+
+  constructor(
+    private readonly pool: mysql.Pool,
+    private readonly options: MysqlTargetOptions,
+  ) {
+    this.loadData = options.loadData ? null : false;
+  }
+
+  async describe(): Promise<TargetColumn[]> {
+    const { table, server } = this.options;
+    const rows = await checkedQuery<Parameters<typeof toTargetColumn>[0][]>(this.pool, server, 'reading the target schema', DESCRIBE_COLUMNS, [
+      table.database,
+      table.table,
+    ]);
+    if (rows.length === 0) throw new JobError(`target.table: table ${table.database}.${table.table} does not exist on ${server}`);
+    return rows.map(toTargetColumn);
+  }
+
+  async write(chunk: Chunk): Promise<ChunkResult> {
+    const { ledger, server } = this.options;
+    const conn = await this.connection();
+    try {
+      await conn.beginTransaction();
+      const [[range]] = (await conn.query(`SELECT status, checkpoint FROM ${ledger.ranges} WHERE run_id = ? AND range_id = ? FOR UPDATE`, [
+        chunk.runId,
+        chunk.rangeId,
+      ])) as unknown as [{ status: string; checkpoint: string | null }[]];
+      const [[run]] = (await conn.query(`SELECT status, error FROM ${ledger.runs} WHERE run_id = ?`, [chunk.runId])) as unknown as [
+        { status: string; error: string | null }[],
+      ];
+      if (!range || !run) throw new JobError(`run ${chunk.runId} range ${chunk.rangeId} is not in the ledger`);
+      if (run.status === 'failed') {
+        await conn.rollback();
+        return { written: 0, skipped: 0, dirty: [], runFailed: { reason: run.error ?? 'the run failed', byThisChunk: false } };
+      }
+      if (range.status === 'done' || range.checkpoint !== chunk.from) {
+        throw new RangeBusyError(`range ${chunk.rangeId} of run ${chunk.runId} moved on (another delivery is writing it)`);
+      }
+      const { written, skipped, rejected } = await this.writeRows(conn, chunk);
+      const dirty = rejected.length ? [...chunk.dirty, ...rejected] : chunk.dirty;
+      await conn.query(
+        `UPDATE ${ledger.ranges} SET checkpoint = ?, rows_read = rows_read + ?, rows_written = rows_written + ?,
+                dirty_records = dirty_records + ?, skipped = skipped + ?, bytes_written = bytes_written + ?, updated_at = NOW(3)
+          WHERE run_id = ? AND range_id = ?`,
+        [chunk.to, chunk.rowsRead, written, dirty.length, skipped, chunk.bytes, chunk.runId, chunk.rangeId],
+      );
+      const reason = dirty.length ? await this.addDirty(conn, chunk.runId, dirty) : null;
+      await conn.commit();
+      return { written, skipped, dirty, runFailed: reason === null ? null : { reason, byThisChunk: true } };
+    } catch (error) {
+      await conn.rollback().catch(() => {});
+      throw mysqlError(error, server, `writing to ${this.options.table.database}.${this.options.table.table}`);
+    } finally {
+      conn.release();
+    }
+  }
+
+  async close(): Promise<void> {}
+
+  private async connection(): Promise<mysql.PoolConnection> {
+    try {
+      return await this.pool.getConnection();
+    } catch (error) {
+      throw mysqlError(error, this.options.server, 'connecting');
+    }
+  }
+
+  /** Records dirty rows and applies the run's limit; returns why the run failed, if it did. */
+  private async addDirty(conn: mysql.PoolConnection, runId: string, dirty: DirtyRecord[]): Promise<string | null> {
+    const { ledger, dirtyRecordLimit } = this.options;
+    const values = dirty.map((d) => [runId, d.rangeId, d.column, d.reason, d.record]);
+    await conn.query(`INSERT INTO ${ledger.dirty} (run_id, range_id, column_name, reason, record, created_at) VALUES ${values.map(() => '(?, ?, ?, ?, ?, NOW(3))').join(', ')}`, values.flat());
+    await conn.query(`UPDATE ${ledger.runs} SET dirty_records = dirty_records + ?, updated_at = NOW(3) WHERE run_id = ?`, [dirty.length, runId]);
+    const [[{ total }]] = (await conn.query(`SELECT dirty_records AS total FROM ${ledger.runs} WHERE run_id = ?`, [runId])) as unknown as [
+      { total: string }[],
+    ];
+    const reason = dirtyLimitReason(Number(total), dirtyRecordLimit);
+    if (reason) {
+      await conn.query(`UPDATE ${ledger.runs} SET status = 'failed', error = ?, updated_at = NOW(3), finished_at = NOW(3) WHERE run_id = ?`, [
+        reason,
+        runId,
+      ]);
+    }
+    return reason;
+  }
+
+  private async writeRows(conn: mysql.PoolConnection, chunk: Chunk): Promise<Written> {
+    if (chunk.rows.length === 0) return { written: 0, skipped: 0, rejected: [] };
+    const mode = this.options.writeMode;
+    if (mode !== 'upsert' && (await this.canLoadData(conn))) {
+      await conn.query('SAVEPOINT batchsync_load');
+      const loaded = await this.load(conn, chunk.columns, chunk.rows, mode === 'replace' ? 'REPLACE' : 'IGNORE');
+      if (loaded) {
+        const skipped = chunk.rows.length - loaded.affected;
+        // A clean load: every row in (insert), duplicates only skipped (ignore), nothing else to report (replace).
+        if (mode === 'insert' && loaded.warnings === 0 && skipped === 0) return { written: chunk.rows.length, skipped: 0, rejected: [] };
+        if (mode === 'ignore' && loaded.warnings === skipped) return { written: chunk.rows.length - skipped, skipped, rejected: [] };
+        if (mode === 'replace' && loaded.warnings === 0) return { written: chunk.rows.length, skipped: 0, rejected: [] };
+      }
+      await conn.query('ROLLBACK TO SAVEPOINT batchsync_load');
+    }
+    const verb: WriteVerb = mode === 'ignore' ? 'INSERT IGNORE' : mode === 'replace' ? 'REPLACE' : 'INSERT';
+    return this.insertBisecting(conn, chunk, verb, mode === 'upsert');
+  }
+
+  private async canLoadData(conn: mysql.PoolConnection): Promise<boolean> {
+    if (this.loadData === null) {
+      const [[row]] = (await conn.query('SELECT @@GLOBAL.local_infile AS on_')) as unknown as [{ on_: number | string }[]];
+      this.loadData = Number(row.on_) === 1;
+    }
+    return this.loadData;
+  }
+
+  /** LOAD DATA LOCAL of the rows; null when the server refuses LOCAL (then never tried again). */
+  private async load(
+    conn: mysql.PoolConnection,
+    columns: readonly TargetColumn[],
+    rows: readonly OutRow[],
+    verb: 'IGNORE' | 'REPLACE',
+  ): Promise<{ affected: number; warnings: number } | null> {
+    const data = Buffer.from(encodeTsvRows(rows), 'utf8');
+    try {
+      const [result] = (await conn.query({
+        sql: loadDataSql(this.options.table.sql, columns, verb),
+        infileStreamFactory: () => Readable.from([data]),
+      })) as unknown as [{ affectedRows: number; warningStatus: number }];
+      // REPLACE counts a replaced row twice (delete + insert).
+      return { affected: verb === 'REPLACE' ? rows.length : result.affectedRows, warnings: result.warningStatus };
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (code === 'ER_NOT_ALLOWED_COMMAND' || code === 'ER_CLIENT_LOCAL_FILES_DISABLED' || code === 'ER_LOAD_INFILE_CAPABILITY_DISABLED') {
+        this.loadData = false;
+        return null;
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Multi-row INSERTs (bounded in bytes); a statement the database rejects
+   * for a row's sake is bisected to that row, which becomes a dirty record.
+   */
+  private async insertBisecting(conn: mysql.PoolConnection, chunk: Chunk, verb: WriteVerb, upsert: boolean): Promise<Written> {
+    const { table } = this.options;
+    const indexes = chunk.rows.map((_, i) => i);
+    let affected = 0;
+    const attempt = async (group: readonly number[]): Promise<string | null> => {
+      const sql = insertSql(table.sql, chunk.columns, group.map((i) => chunk.rows[i]), verb, upsert);
+      try {
+        const [result] = (await conn.query(sql)) as unknown as [{ affectedRows: number }];
+        affected += result.affectedRows;
+        return null;
+      } catch (error) {
+        if (isRowError(error)) return driverMessage(error);
+        throw error;
+      }
+    };
+    const rejected: DirtyRecord[] = [];
+    for (const group of statementGroups(chunk.rows, indexes)) {
+      for (const { item, reason } of await writeBisecting(group, attempt)) {
+        rejected.push(this.rejectedRecord(chunk, item, reason));
+      }
+    }
+    const good = chunk.rows.length - rejected.length;
+    // INSERT IGNORE skips silently: what it did not insert is counted as skipped. REPLACE and upsert count a row twice when they replace it.
+    const written = verb === 'INSERT IGNORE' ? affected : good;
+    return { written, skipped: good - written, rejected };
+  }
+
+  private rejectedRecord(chunk: Chunk, index: number, reason: string): DirtyRecord {
+    const names = chunk.sourceNames;
+    const source: Row = chunk.sourceRows[index];
+    return { rangeId: chunk.rangeId, column: null, reason: `rejected by the database: ${reason}`, record: recordJson(names, source) };
+  }
+}
+
+/** Splits row indexes into groups whose INSERT stays under MAX_STATEMENT_BYTES. */
+function statementGroups(rows: readonly OutRow[], indexes: number[]): number[][] {
+  const groups: number[][] = [];
+  let group: number[] = [];
+  let bytes = 0;
+  for (const i of indexes) {
+    let size = 8;
+    for (const v of rows[i]) size += v === null ? 5 : v.length * 2 + 3;
+    if (group.length && bytes + size > MAX_STATEMENT_BYTES) {
+      groups.push(group);
+      group = [];
+      bytes = 0;
+    }
+    group.push(i);
+    bytes += size;
+  }
+  if (group.length) groups.push(group);
+  return groups;
+}

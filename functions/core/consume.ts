@@ -1,0 +1,121 @@
+import { buildConverter } from './convert.ts';
+import { BatchsyncError, describeError, isRetryable, RangeBusyError } from './errors.ts';
+import { finalizeRun, publishRunEnd } from './finalize.ts';
+import type { JobSpec } from './job-spec.ts';
+import { mapColumns } from './mapping.ts';
+import type { Chunk, ChunkResult, Events, OutRow, RangeMessage, Target } from './ports.ts';
+import type { JobResources } from './plan.ts';
+import { readAhead } from './stream.ts';
+
+/** Rows per chunk transaction when the job does not say: large enough that LOAD DATA runs at full speed. */
+export const DEFAULT_BATCH_ROWS = 10_000;
+/** In-process retries of a chunk that failed for a passing reason, before the queue's redelivery takes over. */
+const CHUNK_ATTEMPTS = 3;
+
+export interface ConsumerDeps {
+  open(job: JobSpec): Promise<JobResources>;
+  events: Events;
+  /** Who is working, for the ledger: host and process, or the Lambda request. */
+  owner: string;
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+export interface Delivery {
+  message: RangeMessage;
+  /** 1 for the first delivery; from SQS's ApproximateReceiveCount. */
+  receiveCount: number;
+}
+
+export type RangeOutcome =
+  | { status: 'done' | 'already-done' | 'run-failed' | 'unknown'; rowsWritten: number }
+  | { status: 'failed'; rowsWritten: number; error: string };
+
+/** The UTF-8 size of the values as written, plus one separator each: what bytesPerSecond counts. */
+export function rowBytes(rows: readonly OutRow[]): number {
+  let bytes = 0;
+  for (const row of rows) {
+    for (const v of row) bytes += v === null ? 1 : Buffer.byteLength(v) + 1;
+  }
+  return bytes;
+}
+
+async function writeWithRetry(target: Target, chunk: Chunk, deps: ConsumerDeps): Promise<ChunkResult> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await target.write(chunk);
+    } catch (error) {
+      if (!isRetryable(error) || error instanceof RangeBusyError || attempt >= CHUNK_ATTEMPTS) throw error;
+      await deps.sleep(200 * 2 ** attempt);
+    }
+  }
+}
+
+/**
+ * Works one range message: resumes the range after its checkpoint, converts
+ * each batch to the target's types, and writes it with the new checkpoint in
+ * one transaction, so a redelivered or resumed range never writes a row
+ * twice. The last range of a run finalizes it. A permanent error fails the
+ * range and the run (recorded, not thrown); a passing one is thrown for the
+ * queue to redeliver, until the last delivery, which fails the range.
+ */
+export async function consumeRange(delivery: Delivery, deps: ConsumerDeps): Promise<RangeOutcome> {
+  const { runId, rangeId, job } = delivery.message;
+  const resources = await deps.open(job);
+  const { ledger, source, target } = resources;
+  const state = await ledger.startRange(runId, rangeId, deps.owner);
+  if (!state) return { status: 'unknown', rowsWritten: 0 };
+  const { range, run } = state;
+  if (run.status === 'failed') return { status: 'run-failed', rowsWritten: 0 };
+  if (range.status === 'done') {
+    await finalizeRun(runId, job, { ...resources, events: deps.events });
+    return { status: 'already-done', rowsWritten: 0 };
+  }
+
+  let written = 0;
+  try {
+    const sourceColumns = await source.columns();
+    const columns = mapColumns(sourceColumns, job.target.columns, job.target.table, await target.describe());
+    const convert = buildConverter(sourceColumns, columns, { timeZone: job.timezone, emptyAsNull: job.target.emptyAsNull });
+    const sourceNames = sourceColumns.map((c) => c.name);
+    const batchRows = job.target.batchRows ?? DEFAULT_BATCH_ROWS;
+    let from = range.checkpoint;
+    for await (const batch of readAhead(source.read(range.spec, from, batchRows))) {
+      const converted = convert(batch.rows, rangeId);
+      const chunk: Chunk = {
+        runId,
+        rangeId,
+        from,
+        to: batch.checkpoint,
+        columns,
+        rows: converted.rows,
+        sourceRows: converted.sourceRows,
+        sourceNames,
+        rowsRead: batch.rows.length,
+        bytes: rowBytes(converted.rows),
+        dirty: converted.dirty,
+      };
+      const result = await writeWithRetry(target, chunk, deps);
+      if (result.runFailed !== null) {
+        // This chunk pushed the run over its dirty limit, or another consumer failed the run.
+        const failed = result.runFailed.byThisChunk ? await ledger.getRun(runId) : null;
+        if (failed) await publishRunEnd(failed, deps.events);
+        return { status: 'run-failed', rowsWritten: written + result.written };
+      }
+      written += result.written;
+      from = batch.checkpoint;
+    }
+    if (await ledger.finishRange(runId, rangeId)) await finalizeRun(runId, job, { ...resources, events: deps.events });
+    return { status: 'done', rowsWritten: written };
+  } catch (error) {
+    // Passing errors, and unexpected ones, go back to the queue until the last delivery.
+    const permanent = error instanceof BatchsyncError && !isRetryable(error);
+    const lastDelivery = delivery.receiveCount >= job.channel.maxReceiveCount;
+    if (error instanceof RangeBusyError || (!permanent && !lastDelivery)) throw error;
+    const reason = describeError(error);
+    await ledger.failRange(runId, rangeId, reason);
+    const failed = await ledger.getRun(runId);
+    if (failed) await publishRunEnd(failed, deps.events);
+    return { status: 'failed', rowsWritten: written, error: reason };
+  }
+}

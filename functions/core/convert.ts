@@ -1,0 +1,504 @@
+import { JobError } from './errors.ts';
+import type { DirtyRecord, OutRow, OutValue, Row, SourceColumn, TargetColumn, Value } from './ports.ts';
+import { daysInMonth, formatDate, formatDateTime, instantOf, wallTimeAt, type WallTime } from './time.ts';
+
+/**
+ * Conversion of source values to the live target column types. Each column
+ * gets a converter built once from information_schema; per value it is a
+ * type test and, for most values, one regex. A value that does not fit is
+ * not guessed at: the row becomes a dirty record with a reason a person
+ * understands ("num: 'abc' is not an integer").
+ */
+
+export interface ConvertOptions {
+  /** How datetimes without an offset are read and written. */
+  timeZone: string;
+  /** An empty string into a non-string column is NULL. */
+  emptyAsNull: boolean;
+}
+
+/** A value that does not fit; `problem` completes "<column>: <value> ...". */
+class Misfit {
+  constructor(readonly problem: string) {}
+}
+type Converted = OutValue | Misfit;
+type ColumnConverter = (value: Exclude<Value, null>) => Converted;
+
+const MAX_SHOWN = 60;
+
+/** A value as a reason shows it: quoted text, shortened. */
+export function showValue(value: Value): string {
+  let text: string;
+  if (typeof value === 'string') text = `'${value}'`;
+  else if (value instanceof Uint8Array) text = `${value.length} bytes`;
+  else if (value instanceof Date) text = Number.isNaN(value.getTime()) ? 'an invalid date' : value.toISOString();
+  else if (typeof value === 'object' && value !== null) text = JSON.stringify(value);
+  else text = String(value);
+  return text.length > MAX_SHOWN ? `${text.slice(0, MAX_SHOWN - 1)}…${text.startsWith("'") ? "'" : ''}` : text;
+}
+
+// ---- integers ---------------------------------------------------------------
+
+const INT_RE = /^[+-]?\d+$/;
+
+const INT_BITS: Record<string, number> = { tinyint: 8, smallint: 16, mediumint: 24, int: 32, integer: 32, bigint: 64 };
+
+function integerConverter(col: TargetColumn): ColumnConverter {
+  const bits = INT_BITS[col.dataType];
+  const min = col.unsigned ? 0n : -(1n << BigInt(bits - 1));
+  const max = col.unsigned ? (1n << BigInt(bits)) - 1n : (1n << BigInt(bits - 1)) - 1n;
+  const minN = Number(min);
+  const maxN = Number(max);
+  const outOfRange = new Misfit(`is out of range for ${col.columnType} (${min} to ${max})`);
+  // Below 2^53 a Number compares exactly; only BIGINT needs BigInt, and only for long strings.
+  const exact = bits < 53;
+  const inRange = (text: string): boolean => {
+    if (exact || text.length < 16) {
+      const n = Number(text);
+      return n >= minN && n <= maxN;
+    }
+    const n = BigInt(text);
+    return n >= min && n <= max;
+  };
+  return (value) => {
+    if (typeof value === 'string') {
+      const text = value.trim();
+      if (!INT_RE.test(text)) return new Misfit('is not an integer');
+      return inRange(text) ? text : outOfRange;
+    }
+    if (typeof value === 'number') {
+      if (!Number.isInteger(value)) return new Misfit('is not an integer');
+      return value >= minN && value <= maxN ? String(value) : outOfRange;
+    }
+    if (typeof value === 'bigint') return value >= min && value <= max ? String(value) : outOfRange;
+    if (typeof value === 'boolean') return value ? '1' : '0';
+    return new Misfit('is not an integer');
+  };
+}
+
+const TRUE_WORDS = new Set(['true', 't', 'yes', 'y', 'on']);
+const FALSE_WORDS = new Set(['false', 'f', 'no', 'n', 'off']);
+
+/** TINYINT(1), MySQL's BOOLEAN: truth words as 1/0, and small integers as they are. */
+function booleanConverter(col: TargetColumn): ColumnConverter {
+  const integer = integerConverter(col);
+  return (value) => {
+    if (typeof value === 'string') {
+      const word = value.trim().toLowerCase();
+      if (TRUE_WORDS.has(word)) return '1';
+      if (FALSE_WORDS.has(word)) return '0';
+      const out = integer(value);
+      return out instanceof Misfit ? new Misfit('is not a boolean') : out;
+    }
+    return integer(value);
+  };
+}
+
+// ---- exact and approximate numbers -------------------------------------------
+
+const DECIMAL_RE = /^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/;
+
+/** Adds one to a string of digits. */
+function incrementDigits(digits: string): string {
+  const chars = digits.split('');
+  let i = chars.length - 1;
+  while (i >= 0 && chars[i] === '9') chars[i--] = '0';
+  if (i < 0) return `1${chars.join('')}`;
+  chars[i] = String(Number(chars[i]) + 1);
+  return chars.join('');
+}
+
+/**
+ * A decimal literal rounded to `scale` places (half away from zero, as MySQL
+ * does), computed on the digits so no float ever touches the value; null if
+ * it is not a number.
+ */
+export function normalizeDecimal(text: string, scale: number): { sign: string; int: string; frac: string } | null {
+  const m = DECIMAL_RE.exec(text);
+  if (!m || (m[2] === '' && (m[3] === undefined || m[3] === ''))) return null;
+  let int = m[2];
+  let frac = m[3] ?? '';
+  const exp = m[4] ? Number(m[4]) : 0;
+  if (exp > 0) {
+    frac = frac.padEnd(exp, '0');
+    int += frac.slice(0, exp);
+    frac = frac.slice(exp);
+  } else if (exp < 0) {
+    int = int.padStart(-exp, '0');
+    frac = int.slice(int.length + exp) + frac;
+    int = int.slice(0, int.length + exp);
+  }
+  if (frac.length > scale) {
+    const roundUp = frac.charCodeAt(scale) >= 53; // '5'
+    frac = frac.slice(0, scale);
+    if (roundUp) {
+      const digits = incrementDigits(int + frac);
+      int = digits.slice(0, digits.length - scale);
+      frac = digits.slice(digits.length - scale);
+    }
+  }
+  int = int.replace(/^0+/, '');
+  const zero = int === '' && !/[1-9]/.test(frac);
+  return { sign: m[1] === '-' && !zero ? '-' : '', int, frac: frac.padEnd(scale, '0') };
+}
+
+function decimalConverter(col: TargetColumn): ColumnConverter {
+  const precision = col.precision ?? 10;
+  const scale = col.scale ?? 0;
+  const maxInt = precision - scale;
+  const tooLarge = new Misfit(`does not fit ${col.columnType}`);
+  return (value) => {
+    let text: string;
+    if (typeof value === 'string') text = value.trim();
+    else if (typeof value === 'number' && Number.isFinite(value)) text = String(value);
+    else if (typeof value === 'bigint') text = String(value);
+    else return new Misfit('is not a decimal number');
+    const d = normalizeDecimal(text, scale);
+    if (!d) return new Misfit('is not a decimal number');
+    if (d.int.length > maxInt) return tooLarge;
+    if (col.unsigned && d.sign === '-') return new Misfit(`is negative, column is ${col.columnType}`);
+    return `${d.sign}${d.int || '0'}${scale ? `.${d.frac}` : ''}`;
+  };
+}
+
+const FLOAT_RE = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+const FLOAT_MAX = 3.4028234663852886e38;
+
+function floatConverter(col: TargetColumn): ColumnConverter {
+  const max = col.dataType === 'float' ? FLOAT_MAX : Number.MAX_VALUE;
+  const check = (n: number, text: string): Converted => {
+    if (!Number.isFinite(n)) return new Misfit('is not a finite number');
+    if (Math.abs(n) > max) return new Misfit(`is out of range for ${col.columnType}`);
+    if (col.unsigned && n < 0) return new Misfit(`is negative, column is ${col.columnType}`);
+    return text;
+  };
+  return (value) => {
+    if (typeof value === 'string') {
+      const text = value.trim();
+      return FLOAT_RE.test(text) ? check(Number(text), text) : new Misfit('is not a number');
+    }
+    if (typeof value === 'number') return check(value, String(value));
+    if (typeof value === 'bigint') return check(Number(value), String(value));
+    return new Misfit('is not a number');
+  };
+}
+
+// ---- text and bytes ---------------------------------------------------------------
+
+/** Text of any source value, for string-typed columns. */
+function asText(value: Exclude<Value, null>): string {
+  if (typeof value === 'string') return value;
+  if (value instanceof Date) return value.toISOString();
+  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('utf8');
+  if (typeof value === 'object') return JSON.stringify(value, jsonReplacer);
+  return String(value);
+}
+
+function codePoints(text: string): number {
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0xd800 || c > 0xdbff) n++;
+  }
+  return n;
+}
+
+const OUTSIDE_CHARSET: Record<string, { re: RegExp; problem: string }> = {
+  utf8mb3: { re: /[\u{10000}-\u{10FFFF}]/u, problem: 'has a 4-byte character (such as an emoji) that a utf8mb3 column cannot hold' },
+  utf8: { re: /[\u{10000}-\u{10FFFF}]/u, problem: 'has a 4-byte character (such as an emoji) that a utf8 (utf8mb3) column cannot hold' },
+  latin1: { re: /[^\u0000-\u00ff\u20ac\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\u017d\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\u017e\u0178]/, problem: 'has characters a latin1 column cannot hold' },
+  ascii: { re: /[^\u0000-\u007f]/, problem: 'has characters an ascii column cannot hold' },
+};
+
+/** CHAR/VARCHAR count characters; the TEXT kinds are limited in bytes. */
+function stringConverter(col: TargetColumn): ColumnConverter {
+  const max = col.maxLength ?? Number.MAX_SAFE_INTEGER;
+  const inBytes = col.dataType.endsWith('text');
+  const charset = col.charset ? OUTSIDE_CHARSET[col.charset] : undefined;
+  // utf8mb4 needs at most 4 bytes a UTF-16 unit pair, 3 a unit: text this short always fits.
+  const safeUnits = inBytes ? Math.floor(max / 3) : max;
+  return (value) => {
+    const text = asText(value);
+    if (text.length > safeUnits) {
+      if (inBytes) {
+        const bytes = Buffer.byteLength(text, 'utf8');
+        if (bytes > max) return new Misfit(`is ${bytes} bytes, column holds ${max}`);
+      } else {
+        const chars = codePoints(text);
+        if (chars > max) return new Misfit(`is ${chars} characters, column holds ${max}`);
+      }
+    }
+    if (charset && charset.re.test(text)) return new Misfit(charset.problem);
+    return text;
+  };
+}
+
+/** BINARY/VARBINARY/BLOB kinds, limited in bytes, written as hex. */
+function binaryConverter(col: TargetColumn): ColumnConverter {
+  const max = col.maxLength ?? Number.MAX_SAFE_INTEGER;
+  return (value) => {
+    const bytes =
+      value instanceof Uint8Array ? Buffer.from(value.buffer, value.byteOffset, value.byteLength) : Buffer.from(asText(value), 'utf8');
+    if (bytes.length > max) return new Misfit(`is ${bytes.length} bytes, column holds ${max}`);
+    return bytes.toString('hex');
+  };
+}
+
+// ---- dates and times --------------------------------------------------------------
+
+const DATETIME_RE =
+  /^(\d{4})[-/](\d{1,2})[-/](\d{1,2})(?:[T ](\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
+
+interface ParsedTime {
+  wall: WallTime;
+  fraction: string;
+  /** Minutes east of UTC, when the text carried an offset. */
+  offset: number | null;
+}
+
+function parseDateTime(text: string): ParsedTime | null {
+  const m = DATETIME_RE.exec(text);
+  if (!m) return null;
+  const wall = {
+    year: Number(m[1]),
+    month: Number(m[2]),
+    day: Number(m[3]),
+    hour: m[4] ? Number(m[4]) : 0,
+    minute: m[5] ? Number(m[5]) : 0,
+    second: m[6] ? Number(m[6]) : 0,
+  };
+  if (wall.month < 1 || wall.month > 12 || wall.day < 1 || wall.day > daysInMonth(wall.year, wall.month)) return null;
+  if (wall.hour > 23 || wall.minute > 59 || wall.second > 59) return null;
+  let offset: number | null = null;
+  const zone = m[8];
+  if (zone) {
+    if (zone === 'Z' || zone === 'z') offset = 0;
+    else {
+      const digits = zone.slice(1).replace(':', '');
+      offset = (zone[0] === '-' ? -1 : 1) * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2) || 0));
+    }
+  }
+  return { wall, fraction: m[7] ?? '', offset };
+}
+
+const TIMESTAMP_MIN_MS = 1000;
+const TIMESTAMP_MAX_MS = 2147483647000;
+
+/**
+ * DATE, DATETIME and TIMESTAMP. Text without an offset is a wall time in the
+ * job's zone; with an offset (or a Date) it is an instant, shown in the job's
+ * zone. TIMESTAMP values are written in UTC (the session's time zone).
+ */
+function dateTimeConverter(col: TargetColumn, timeZone: string): ColumnConverter {
+  const isTimestamp = col.dataType === 'timestamp';
+  const isDate = col.dataType === 'date';
+  const fsp = col.fsp ?? 0;
+  const writeZone = isTimestamp ? 'UTC' : timeZone;
+  const format = (wall: WallTime, fraction: string): string => {
+    if (isDate) return formatDate(wall);
+    const base = formatDateTime(wall);
+    return fsp > 0 && fraction ? `${base}.${fraction.slice(0, fsp)}` : base;
+  };
+  const fromInstant = (ms: number, fraction: string): Converted => {
+    if (isTimestamp && (ms < TIMESTAMP_MIN_MS || ms > TIMESTAMP_MAX_MS)) {
+      return new Misfit('is outside the TIMESTAMP range (1970-01-01 00:00:01 to 2038-01-19 03:14:07 UTC)');
+    }
+    const wall = wallTimeAt(ms, writeZone);
+    if (wall.year < 1000 || wall.year > 9999) return new Misfit(`is outside the ${col.dataType.toUpperCase()} range (years 1000 to 9999)`);
+    return format(wall, fraction);
+  };
+  return (value) => {
+    if (value instanceof Date) {
+      const ms = value.getTime();
+      if (Number.isNaN(ms)) return new Misfit('is not a valid date');
+      return fromInstant(Math.floor(ms / 1000) * 1000, String(ms % 1000 < 0 ? 1000 + (ms % 1000) : ms % 1000).padStart(3, '0'));
+    }
+    if (typeof value !== 'string') return new Misfit(isDate ? 'is not a date' : 'is not a date and time');
+    const parsed = parseDateTime(value.trim());
+    if (!parsed) return new Misfit(isDate ? 'is not a date (YYYY-MM-DD)' : 'is not a date and time (YYYY-MM-DD HH:MM:SS)');
+    const { wall, fraction, offset } = parsed;
+    if (offset === null && writeZone === timeZone) {
+      if (wall.year < 1000) return new Misfit(`is outside the ${col.dataType.toUpperCase()} range (years 1000 to 9999)`);
+      return format(wall, fraction);
+    }
+    const ms = offset === null ? instantOf(wall, timeZone) : instantOf(wall, 'UTC') - offset * 60_000;
+    return fromInstant(ms, fraction);
+  };
+}
+
+const TIME_RE = /^(-?)(\d{1,3}):(\d{2})(?::(\d{2})(\.\d{1,6})?)?$/;
+
+function timeConverter(): ColumnConverter {
+  return (value) => {
+    if (typeof value !== 'string') return new Misfit('is not a time (HH:MM:SS)');
+    const m = TIME_RE.exec(value.trim());
+    if (!m || Number(m[3]) > 59 || Number(m[4] ?? 0) > 59 || Number(m[2]) > 838) return new Misfit('is not a time (HH:MM:SS)');
+    return value.trim();
+  };
+}
+
+function yearConverter(): ColumnConverter {
+  return (value) => {
+    const text = typeof value === 'string' ? value.trim() : typeof value === 'number' ? String(value) : '';
+    const n = /^\d{1,4}$/.test(text) ? Number(text) : NaN;
+    return n === 0 || (n >= 1901 && n <= 2155) ? String(n) : new Misfit('is not a year (1901 to 2155)');
+  };
+}
+
+// ---- enum, set, json, bit -----------------------------------------------------
+
+function memberConverter(col: TargetColumn): ColumnConverter {
+  const byLower = new Map(col.members.map((m) => [m.toLowerCase(), m]));
+  const list = col.members.map((m) => `'${m}'`).join(', ');
+  const isSet = col.dataType === 'set';
+  return (value) => {
+    const text = asText(value);
+    if (!isSet) return byLower.get(text.toLowerCase()) ?? new Misfit(`is not one of ${list}`);
+    if (text === '') return '';
+    const out: string[] = [];
+    for (const part of text.split(',')) {
+      const member = byLower.get(part.toLowerCase());
+      if (member === undefined) return new Misfit(`has '${part}', not one of ${list}`);
+      out.push(member);
+    }
+    return out.join(',');
+  };
+}
+
+function jsonConverter(): ColumnConverter {
+  return (value) => {
+    if (typeof value !== 'string') return JSON.stringify(value, jsonReplacer);
+    try {
+      JSON.parse(value);
+      return value;
+    } catch {
+      return new Misfit('is not valid JSON');
+    }
+  };
+}
+
+function bitConverter(col: TargetColumn): ColumnConverter {
+  const max = (1n << BigInt(col.precision ?? 1)) - 1n;
+  return (value) => {
+    const text = typeof value === 'boolean' ? (value ? '1' : '0') : asText(value).trim();
+    if (!/^\d+$/.test(text)) return new Misfit('is not a bit value (an unsigned integer)');
+    return BigInt(text) <= max ? text : new Misfit(`is out of range for ${col.columnType}`);
+  };
+}
+
+// ---- assembly ---------------------------------------------------------------------
+
+type Kind = 'integer' | 'boolean' | 'decimal' | 'float' | 'string' | 'binary' | 'datetime' | 'time' | 'year' | 'member' | 'json' | 'bit';
+
+const KINDS: Record<string, Kind> = {
+  tinyint: 'integer', smallint: 'integer', mediumint: 'integer', int: 'integer', integer: 'integer', bigint: 'integer',
+  decimal: 'decimal', numeric: 'decimal', float: 'float', double: 'float', real: 'float',
+  char: 'string', varchar: 'string', tinytext: 'string', text: 'string', mediumtext: 'string', longtext: 'string',
+  binary: 'binary', varbinary: 'binary', tinyblob: 'binary', blob: 'binary', mediumblob: 'binary', longblob: 'binary',
+  date: 'datetime', datetime: 'datetime', timestamp: 'datetime', time: 'time', year: 'year',
+  enum: 'member', set: 'member', json: 'json', bit: 'bit',
+};
+
+/** The kind of a target column, or a JobError for types batchsync cannot write. */
+export function columnKind(col: TargetColumn): Kind {
+  if (col.dataType === 'tinyint' && /^tinyint\(1\)/i.test(col.columnType)) return 'boolean';
+  // MariaDB reports JSON columns as longtext with a json_valid check; information_schema cannot tell.
+  const kind = KINDS[col.dataType];
+  if (!kind) throw new JobError(`target column ${col.name}: type ${col.columnType} is not supported`);
+  return kind;
+}
+
+function converterFor(col: TargetColumn, options: ConvertOptions): ColumnConverter {
+  switch (columnKind(col)) {
+    case 'integer': return integerConverter(col);
+    case 'boolean': return booleanConverter(col);
+    case 'decimal': return decimalConverter(col);
+    case 'float': return floatConverter(col);
+    case 'string': return stringConverter(col);
+    case 'binary': return binaryConverter(col);
+    case 'datetime': return dateTimeConverter(col, options.timeZone);
+    case 'time': return timeConverter();
+    case 'year': return yearConverter();
+    case 'member': return memberConverter(col);
+    case 'json': return jsonConverter();
+    case 'bit': return bitConverter(col);
+  }
+}
+
+const TAKES_EMPTY_STRING = new Set<Kind>(['string', 'binary', 'member']);
+
+/** The converter of one column, NULL and empty-string rules included. */
+function columnConverter(col: TargetColumn, options: ConvertOptions): (value: Value) => Converted {
+  const convert = converterFor(col, options);
+  const nullOk = col.nullable || col.autoIncrement;
+  const notNull = new Misfit('is NULL, column is NOT NULL');
+  const emptyIsNull = options.emptyAsNull && !TAKES_EMPTY_STRING.has(columnKind(col));
+  return (value) => {
+    if (value === null || value === undefined || (emptyIsNull && value === '')) return nullOk ? null : notNull;
+    return convert(value);
+  };
+}
+
+export function jsonReplacer(_key: string, value: unknown): unknown {
+  if (typeof value === 'bigint') return value.toString();
+  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64');
+  return value;
+}
+
+const MAX_RECORD_CHARS = 8192;
+
+/** A source row as the JSON object a dirty record keeps, cut at a bounded size. */
+export function recordJson(names: readonly string[], row: Row): string {
+  const object: Record<string, unknown> = {};
+  names.forEach((name, i) => (object[name] = row[i]));
+  const json = JSON.stringify(object, jsonReplacer);
+  return json.length > MAX_RECORD_CHARS ? `${json.slice(0, MAX_RECORD_CHARS)}…(truncated, ${json.length} characters)` : json;
+}
+
+export interface ConvertedBatch {
+  rows: OutRow[];
+  sourceRows: Row[];
+  dirty: DirtyRecord[];
+}
+
+/** Converts source rows for the mapped target columns, position by position. */
+export type RowConverter = (rows: readonly Row[], rangeId: number) => ConvertedBatch;
+
+/**
+ * Builds the converter for a mapping: source column i goes to target column
+ * i. Rows that convert go out as text; the others become dirty records
+ * naming the first column that does not fit.
+ */
+export function buildConverter(source: readonly SourceColumn[], target: readonly TargetColumn[], options: ConvertOptions): RowConverter {
+  const converters = target.map((col) => columnConverter(col, options));
+  const names = source.map((c) => c.name);
+  const width = converters.length;
+  return (rows, rangeId) => {
+    const out: OutRow[] = [];
+    const sourceRows: Row[] = [];
+    const dirty: DirtyRecord[] = [];
+    for (const row of rows) {
+      if (row.length !== names.length) {
+        const reason = `record has ${row.length} fields, expected ${names.length}`;
+        dirty.push({ rangeId, column: null, reason, record: JSON.stringify(row, jsonReplacer) });
+        continue;
+      }
+      const converted: OutRow = new Array(width);
+      let misfit: string | null = null;
+      for (let i = 0; i < width; i++) {
+        const value = converters[i](row[i]);
+        if (value instanceof Misfit) {
+          misfit = `${target[i].name}: ${showValue(row[i])} ${value.problem}`;
+          dirty.push({ rangeId, column: target[i].name, reason: misfit, record: recordJson(names, row) });
+          break;
+        }
+        converted[i] = value;
+      }
+      if (misfit === null) {
+        out.push(converted);
+        sourceRows.push(row);
+      }
+    }
+    return { rows: out, sourceRows, dirty };
+  };
+}
