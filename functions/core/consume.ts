@@ -1,4 +1,4 @@
-import { buildConverter } from './convert.ts';
+import { boundedJson, buildConverter } from './convert.ts';
 import { BatchsyncError, describeError, isRetryable, RangeBusyError } from './errors.ts';
 import { finalizeRun, publishRunEnd } from './finalize.ts';
 import type { JobSpec } from './job-spec.ts';
@@ -82,6 +82,9 @@ export async function consumeRange(delivery: Delivery, deps: ConsumerDeps): Prom
     let from = range.checkpoint;
     for await (const batch of readAhead(source.read(range.spec, from, batchRows))) {
       const converted = convert(batch.rows, rangeId);
+      for (const { record, reason } of batch.rejected ?? []) {
+        converted.dirty.push({ rangeId, column: null, reason, record: boundedJson(record) });
+      }
       const chunk: Chunk = {
         runId,
         rangeId,
@@ -91,7 +94,7 @@ export async function consumeRange(delivery: Delivery, deps: ConsumerDeps): Prom
         rows: converted.rows,
         sourceRows: converted.sourceRows,
         sourceNames,
-        rowsRead: batch.rows.length,
+        rowsRead: batch.rows.length + (batch.rejected?.length ?? 0),
         bytes: rowBytes(converted.rows),
         dirty: converted.dirty,
       };

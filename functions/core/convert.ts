@@ -447,12 +447,17 @@ export function jsonReplacer(_key: string, value: unknown): unknown {
 
 const MAX_RECORD_CHARS = 8192;
 
-/** A source row as the JSON object a dirty record keeps, cut at a bounded size. */
+/** JSON of a value, cut at a bounded size with a mark saying so. */
+export function boundedJson(value: unknown): string {
+  const json = JSON.stringify(value, jsonReplacer) ?? 'null';
+  return json.length > MAX_RECORD_CHARS ? `${json.slice(0, MAX_RECORD_CHARS)}…(truncated, ${json.length} characters)` : json;
+}
+
+/** A source row as the JSON object a dirty record keeps. */
 export function recordJson(names: readonly string[], row: Row): string {
   const object: Record<string, unknown> = {};
   names.forEach((name, i) => (object[name] = row[i]));
-  const json = JSON.stringify(object, jsonReplacer);
-  return json.length > MAX_RECORD_CHARS ? `${json.slice(0, MAX_RECORD_CHARS)}…(truncated, ${json.length} characters)` : json;
+  return boundedJson(object);
 }
 
 export interface ConvertedBatch {
@@ -478,11 +483,6 @@ export function buildConverter(source: readonly SourceColumn[], target: readonly
     const sourceRows: Row[] = [];
     const dirty: DirtyRecord[] = [];
     for (const row of rows) {
-      if (row.length !== names.length) {
-        const reason = `record has ${row.length} fields, expected ${names.length}`;
-        dirty.push({ rangeId, column: null, reason, record: JSON.stringify(row, jsonReplacer) });
-        continue;
-      }
       const converted: OutRow = new Array(width);
       let misfit: string | null = null;
       for (let i = 0; i < width; i++) {

@@ -21,6 +21,8 @@ export interface RangeSpec {
 
 export interface Batch {
   rows: Row[];
+  /** Records the source could not read as a row (wrong field count, bad JSON): dirty, with the reason. */
+  rejected?: Array<{ record: unknown; reason: string }>;
   /** Where a reader resumes to read what follows this batch. */
   checkpoint: Checkpoint;
 }

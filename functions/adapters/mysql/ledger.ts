@@ -53,7 +53,11 @@ function toRange(r: Db): RangeRecord {
 /** ISO instant → DATETIME(3) text in UTC (the session's zone). */
 const sqlTime = (d: Date) => d.toISOString().replace('T', ' ').replace('Z', '');
 
-/** The run ledger in tables of the target server (prefix `batchsync_` by default). */
+/**
+ * The run ledger in tables of the target server (prefix `batchsync_` by
+ * default). The tables are created on first use, so opening a ledger writes
+ * nothing.
+ */
 export class MysqlLedger implements Ledger {
   private ready: Promise<void> | null = null;
 
@@ -64,9 +68,9 @@ export class MysqlLedger implements Ledger {
   ) {}
 
   /** Creates the ledger tables when missing (once per process). */
-  ensure(): Promise<void> {
+  private ensure(): Promise<void> {
     this.ready ??= (async () => {
-      for (const ddl of ledgerDdl(this.t)) await this.query(ddl, [], 'creating the ledger tables');
+      for (const ddl of ledgerDdl(this.t)) await checkedQuery(this.pool, this.server, 'creating the ledger tables', ddl);
     })().catch((error) => {
       this.ready = null;
       throw error;
@@ -74,11 +78,16 @@ export class MysqlLedger implements Ledger {
     return this.ready;
   }
 
-  async withPlanLock<T>(job: string, logicalTime: Date, fn: () => Promise<T>): Promise<T> {
-    const name = `batchsync:${createHash('sha1').update(`${this.t.runs}|${job}|${logicalTime.toISOString()}`).digest('hex').slice(0, 40)}`;
-    const conn = await this.pool.getConnection().catch((error) => {
+  private async connection(): Promise<mysql.PoolConnection> {
+    await this.ensure();
+    return this.pool.getConnection().catch((error) => {
       throw mysqlError(error, this.server, 'connecting');
     });
+  }
+
+  async withPlanLock<T>(job: string, logicalTime: Date, fn: () => Promise<T>): Promise<T> {
+    const name = `batchsync:${createHash('sha1').update(`${this.t.runs}|${job}|${logicalTime.toISOString()}`).digest('hex').slice(0, 40)}`;
+    const conn = await this.connection();
     try {
       const [[{ got }]] = (await conn.query('SELECT GET_LOCK(?, ?) AS got', [name, PLAN_LOCK_SECONDS])) as unknown as [{ got: number }[]];
       if (Number(got) !== 1) throw new RetryableError(`another planner of job ${job} holds the lock for this logical time`);
@@ -105,7 +114,7 @@ export class MysqlLedger implements Ledger {
   }
 
   async addRanges(runId: string, ranges: RangeSpec[]): Promise<void> {
-    const conn = await this.pool.getConnection();
+    const conn = await this.connection();
     try {
       await conn.beginTransaction();
       for (let i = 0; i < ranges.length; i += 1000) {
@@ -149,7 +158,7 @@ export class MysqlLedger implements Ledger {
   }
 
   async finishRange(runId: string, rangeId: number): Promise<boolean> {
-    const conn = await this.pool.getConnection();
+    const conn = await this.connection();
     try {
       await conn.beginTransaction();
       const [changed] = (await conn.query(
@@ -215,7 +224,8 @@ export class MysqlLedger implements Ledger {
     return rows.map((r) => ({ rangeId: Number(r.range_id), column: r.column_name === null ? null : String(r.column_name), reason: String(r.reason), record: String(r.record) }));
   }
 
-  private query<T>(sql: string, values: unknown[], doing = 'using the run ledger'): Promise<T> {
-    return checkedQuery<T>(this.pool, this.server, doing, sql, values);
+  private async query<T>(sql: string, values: unknown[]): Promise<T> {
+    await this.ensure();
+    return checkedQuery<T>(this.pool, this.server, 'using the run ledger', sql, values);
   }
 }

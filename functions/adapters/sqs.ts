@@ -1,0 +1,111 @@
+import {
+  ChangeMessageVisibilityBatchCommand,
+  CreateQueueCommand,
+  DeleteMessageBatchCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import { RetryableError } from '../core/errors.ts';
+import type { Queue, RangeMessage } from '../core/ports.ts';
+
+/** The range queue: messages go out in batches of ten (the SQS maximum). */
+export class SqsQueue implements Queue {
+  constructor(
+    private readonly client: SQSClient,
+    private readonly queueUrl: string,
+  ) {}
+
+  async send(messages: RangeMessage[]): Promise<void> {
+    for (let i = 0; i < messages.length; i += 10) {
+      const entries = messages.slice(i, i + 10).map((m) => ({ Id: String(m.rangeId), MessageBody: JSON.stringify(m) }));
+      const result = await this.client.send(new SendMessageBatchCommand({ QueueUrl: this.queueUrl, Entries: entries }));
+      if (result.Failed?.length) {
+        throw new RetryableError(`the queue refused ${result.Failed.length} range messages: ${result.Failed[0].Message ?? result.Failed[0].Code}`);
+      }
+    }
+  }
+}
+
+/** One received message, as the Lambda event source would hand it over. */
+export interface Received {
+  messageId: string;
+  receiptHandle: string;
+  body: string;
+  receiveCount: number;
+  sentTimestamp: string;
+}
+
+/**
+ * The receiving side of the queue, for the local runner, which plays the
+ * Lambda event source: receive a batch, keep it invisible while it is being
+ * worked, delete what succeeded, hand failures back for redelivery.
+ */
+export class SqsPoller {
+  constructor(
+    private readonly client: SQSClient,
+    readonly queueUrl: string,
+  ) {}
+
+  async receive(max: number, visibilitySeconds: number, waitSeconds: number): Promise<Received[]> {
+    const result = await this.client.send(
+      new ReceiveMessageCommand({
+        QueueUrl: this.queueUrl,
+        MaxNumberOfMessages: max,
+        VisibilityTimeout: visibilitySeconds,
+        WaitTimeSeconds: waitSeconds,
+        MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp'],
+      }),
+    );
+    return (result.Messages ?? []).map((m) => ({
+      messageId: m.MessageId as string,
+      receiptHandle: m.ReceiptHandle as string,
+      body: m.Body ?? '',
+      receiveCount: Number(m.Attributes?.ApproximateReceiveCount ?? 1),
+      sentTimestamp: m.Attributes?.SentTimestamp ?? String(Date.now()),
+    }));
+  }
+
+  async delete(messages: Received[]): Promise<void> {
+    for (let i = 0; i < messages.length; i += 10) {
+      const entries = messages.slice(i, i + 10).map((m, j) => ({ Id: String(j), ReceiptHandle: m.receiptHandle }));
+      await this.client.send(new DeleteMessageBatchCommand({ QueueUrl: this.queueUrl, Entries: entries }));
+    }
+  }
+
+  /** Sets the messages' remaining invisibility: longer while working, short to retry soon. */
+  async setVisibility(messages: Received[], seconds: number): Promise<void> {
+    for (let i = 0; i < messages.length; i += 10) {
+      const entries = messages.slice(i, i + 10).map((m, j) => ({ Id: String(j), ReceiptHandle: m.receiptHandle, VisibilityTimeout: seconds }));
+      await this.client.send(new ChangeMessageVisibilityBatchCommand({ QueueUrl: this.queueUrl, Entries: entries }));
+    }
+  }
+
+  async approximateCount(): Promise<number> {
+    const result = await this.client.send(
+      new GetQueueAttributesCommand({ QueueUrl: this.queueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
+    );
+    const a = result.Attributes ?? {};
+    return Number(a.ApproximateNumberOfMessages ?? 0) + Number(a.ApproximateNumberOfMessagesNotVisible ?? 0);
+  }
+}
+
+/** Creates (or finds) a queue and its dead-letter queue; returns both URLs. */
+export async function ensureQueues(
+  client: SQSClient,
+  name: string,
+  options: { maxReceiveCount: number; visibilitySeconds: number },
+): Promise<{ queueUrl: string; dlqUrl: string }> {
+  const dlq = await client.send(new CreateQueueCommand({ QueueName: `${name}-dlq` }));
+  const dlqUrl = dlq.QueueUrl as string;
+  const attrs = await client.send(new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['QueueArn'] }));
+  const redrive = { deadLetterTargetArn: attrs.Attributes?.QueueArn, maxReceiveCount: String(options.maxReceiveCount) };
+  const queue = await client.send(
+    new CreateQueueCommand({
+      QueueName: name,
+      Attributes: { RedrivePolicy: JSON.stringify(redrive), VisibilityTimeout: String(options.visibilitySeconds) },
+    }),
+  );
+  return { queueUrl: queue.QueueUrl as string, dlqUrl };
+}

@@ -1,0 +1,78 @@
+import { hostname } from 'node:os';
+import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { startFauxqs } from 'fauxqs';
+import { createOpener, type JobOpener } from '../adapters/open-job.ts';
+import { noEvents } from '../adapters/events.ts';
+import { ensureQueues } from '../adapters/sqs.ts';
+import { redact } from '../core/redact.ts';
+import { sleep } from '../core/stream.ts';
+import { createConsumerHandler } from '../consumer/consumer.ts';
+import type { BatchHandler } from './worker.ts';
+
+/**
+ * The local stand-ins for AWS: an SQS queue (the embedded emulator, or any
+ * SQS endpoint given), and the consumer handler wired as on Lambda but with
+ * connections from the job files and the environment.
+ */
+
+export interface LocalQueue {
+  endpoint: string;
+  queueUrl: string;
+  queueArn: string;
+  dlqUrl: string;
+  client: SQSClient;
+  stop(): Promise<void>;
+}
+
+export function sqsClient(endpoint: string): SQSClient {
+  return new SQSClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+}
+
+/** Starts the embedded SQS emulator unless an endpoint is given, and creates the job's queue and DLQ. */
+export async function startLocalQueue(
+  name: string,
+  options: { endpoint?: string; maxReceiveCount: number; visibilitySeconds: number },
+): Promise<LocalQueue> {
+  const server = options.endpoint ? null : await startFauxqs({ port: 0, logger: false });
+  const endpoint = options.endpoint ?? (server as { address: string }).address;
+  const client = sqsClient(endpoint);
+  try {
+    const { queueUrl, dlqUrl } = await ensureQueues(client, name, options);
+    const attrs = await client.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }));
+    return {
+      endpoint,
+      queueUrl,
+      dlqUrl,
+      queueArn: attrs.Attributes?.QueueArn as string,
+      client,
+      stop: async () => {
+        client.destroy();
+        await server?.stop();
+      },
+    };
+  } catch (error) {
+    client.destroy();
+    await server?.stop();
+    throw error;
+  }
+}
+
+export function localOpener(env: NodeJS.ProcessEnv, poolSize: number): JobOpener {
+  return createOpener({ env, poolSize, loadData: env.BATCHSYNC_LOAD_DATA !== 'false' });
+}
+
+/** The consumer handler as Lambda runs it, with local connections; errors go to stderr, redacted. */
+export function localConsumerHandler(opener: JobOpener): BatchHandler {
+  return createConsumerHandler({
+    open: opener.open,
+    forget: opener.forget,
+    events: noEvents,
+    owner: `${hostname()}:${process.pid}`,
+    now: Date.now,
+    sleep,
+    log: {
+      info: () => {},
+      error: (message, fields) => process.stderr.write(`batchsync worker ${process.pid}: ${message}: ${redact(String(fields?.error ?? ''))}\n`),
+    },
+  });
+}

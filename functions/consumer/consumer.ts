@@ -1,0 +1,59 @@
+import middy from '@middy/core';
+import sqsPartialBatchFailure from '@middy/sqs-partial-batch-failure';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { z } from 'zod';
+import { type ConsumerDeps, consumeRange } from '../core/consume.ts';
+import { AuthError, describeError } from '../core/errors.ts';
+import { JobSpec } from '../core/job-spec.ts';
+import type { RangeMessage } from '../core/ports.ts';
+import { redact } from '../core/redact.ts';
+
+export const RangeMessageBody = z.object({
+  v: z.literal(1),
+  runId: z.string().min(1),
+  rangeId: z.number().int().min(0),
+  job: JobSpec,
+});
+
+export interface Log {
+  info(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+export interface ConsumerHandlerDeps extends ConsumerDeps {
+  log: Log;
+  /** Drops cached connections and secrets, after a refused login. */
+  forget(): Promise<void>;
+}
+
+/**
+ * The consumer as an SQS batch handler: each record is one range, worked by
+ * the core; a record that fails is reported in batchItemFailures (by the
+ * middy middleware), never swallowed, so SQS delivers it again.
+ */
+export function createConsumerHandler(deps: ConsumerHandlerDeps) {
+  const work = async (record: SQSRecord) => {
+    const message = RangeMessageBody.parse(JSON.parse(record.body)) as RangeMessage;
+    const delivery = { message, receiveCount: Number(record.attributes?.ApproximateReceiveCount ?? 1) };
+    const fields = { job: message.job.name, runId: message.runId, rangeId: message.rangeId, receiveCount: delivery.receiveCount };
+    let outcome;
+    try {
+      outcome = await consumeRange(delivery, deps);
+    } catch (error) {
+      if (!(error instanceof AuthError)) throw error;
+      // A rotated secret: read it again, once.
+      await deps.forget();
+      outcome = await consumeRange(delivery, deps);
+    }
+    deps.log.info('range processed', { ...fields, ...outcome });
+    return outcome;
+  };
+
+  return middy<SQSEvent, SQSBatchResponse, Error, Context>()
+    .use(
+      sqsPartialBatchFailure({
+        logger: (reason: unknown, record: SQSRecord) => deps.log.error('range failed; SQS will deliver it again', { messageId: record.messageId, error: redact(describeError(reason)) }),
+      }),
+    )
+    .handler(async (event) => Promise.allSettled(event.Records.map(work)) as unknown as SQSBatchResponse);
+}
