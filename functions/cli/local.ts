@@ -1,6 +1,5 @@
 import { hostname } from 'node:os';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { startFauxqs } from 'fauxqs';
 import { createOpener, type JobOpener } from '../adapters/open-job.ts';
 import { noEvents } from '../adapters/events.ts';
 import { ensureQueues } from '../adapters/sqs.ts';
@@ -33,7 +32,8 @@ export async function startLocalQueue(
   name: string,
   options: { endpoint?: string; maxReceiveCount: number; visibilitySeconds: number },
 ): Promise<LocalQueue> {
-  const server = options.endpoint ? null : await startFauxqs({ port: 0, logger: false });
+  // Loaded only when needed: worker processes never start an emulator.
+  const server = options.endpoint ? null : await (await import('fauxqs')).startFauxqs({ port: 0, logger: false });
   const endpoint = options.endpoint ?? (server as { address: string }).address;
   const client = sqsClient(endpoint);
   try {

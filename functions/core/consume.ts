@@ -3,7 +3,7 @@ import { BatchsyncError, describeError, isRetryable, RangeBusyError } from './er
 import { finalizeRun, publishRunEnd } from './finalize.ts';
 import type { JobSpec } from './job-spec.ts';
 import { mapColumns } from './mapping.ts';
-import type { Chunk, ChunkResult, Events, OutRow, RangeMessage, Target } from './ports.ts';
+import type { Chunk, ChunkResult, Events, RangeMessage, Target } from './ports.ts';
 import type { JobResources } from './plan.ts';
 import { readAhead } from './stream.ts';
 
@@ -30,15 +30,6 @@ export interface Delivery {
 export type RangeOutcome =
   | { status: 'done' | 'already-done' | 'run-failed' | 'unknown'; rowsWritten: number }
   | { status: 'failed'; rowsWritten: number; error: string };
-
-/** The UTF-8 size of the values as written, plus one separator each: what bytesPerSecond counts. */
-export function rowBytes(rows: readonly OutRow[]): number {
-  let bytes = 0;
-  for (const row of rows) {
-    for (const v of row) bytes += v === null ? 1 : Buffer.byteLength(v) + 1;
-  }
-  return bytes;
-}
 
 async function writeWithRetry(target: Target, chunk: Chunk, deps: ConsumerDeps): Promise<ChunkResult> {
   for (let attempt = 1; ; attempt++) {
@@ -79,25 +70,30 @@ export async function consumeRange(delivery: Delivery, deps: ConsumerDeps): Prom
     const convert = buildConverter(sourceColumns, columns, { timeZone: job.timezone, emptyAsNull: job.target.emptyAsNull });
     const sourceNames = sourceColumns.map((c) => c.name);
     const batchRows = job.target.batchRows ?? DEFAULT_BATCH_ROWS;
-    let from = range.checkpoint;
-    for await (const batch of readAhead(source.read(range.spec, from, batchRows))) {
-      const converted = convert(batch.rows, rangeId);
-      for (const { record, reason } of batch.rejected ?? []) {
-        converted.dirty.push({ rangeId, column: null, reason, record: boundedJson(record) });
+    // Batches are read and converted one ahead of the write, so the databases and this process work at once.
+    async function* chunks(): AsyncGenerator<Chunk> {
+      let from = range.checkpoint;
+      for await (const batch of source.read(range.spec, from, batchRows)) {
+        const converted = convert(batch.rows, rangeId);
+        for (const { record, reason } of batch.rejected ?? []) {
+          converted.dirty.push({ rangeId, column: null, reason, record: boundedJson(record) });
+        }
+        yield {
+          runId,
+          rangeId,
+          from,
+          to: batch.checkpoint,
+          columns,
+          rows: converted.rows,
+          sourceRows: converted.sourceRows,
+          sourceNames,
+          rowsRead: batch.rows.length + (batch.rejected?.length ?? 0),
+          dirty: converted.dirty,
+        };
+        from = batch.checkpoint;
       }
-      const chunk: Chunk = {
-        runId,
-        rangeId,
-        from,
-        to: batch.checkpoint,
-        columns,
-        rows: converted.rows,
-        sourceRows: converted.sourceRows,
-        sourceNames,
-        rowsRead: batch.rows.length + (batch.rejected?.length ?? 0),
-        bytes: rowBytes(converted.rows),
-        dirty: converted.dirty,
-      };
+    }
+    for await (const chunk of readAhead(chunks())) {
       const result = await writeWithRetry(target, chunk, deps);
       if (result.runFailed !== null) {
         // This chunk pushed the run over its dirty limit, or another consumer failed the run.
@@ -106,7 +102,6 @@ export async function consumeRange(delivery: Delivery, deps: ConsumerDeps): Prom
         return { status: 'run-failed', rowsWritten: written + result.written };
       }
       written += result.written;
-      from = batch.checkpoint;
     }
     if (await ledger.finishRange(runId, rangeId)) await finalizeRun(runId, job, { ...resources, events: deps.events });
     return { status: 'done', rowsWritten: written };

@@ -62,8 +62,8 @@ function integerConverter(col: TargetColumn): ColumnConverter {
   };
   return (value) => {
     if (typeof value === 'string') {
-      const text = value.trim();
-      if (!INT_RE.test(text)) return new Misfit('is not an integer');
+      const text = INT_RE.test(value) ? value : value.trim();
+      if (text !== value && !INT_RE.test(text)) return new Misfit('is not an integer');
       return inRange(text) ? text : outOfRange;
     }
     if (typeof value === 'number') {
@@ -147,7 +147,11 @@ function decimalConverter(col: TargetColumn): ColumnConverter {
   const scale = col.scale ?? 0;
   const maxInt = precision - scale;
   const tooLarge = new Misfit(`does not fit ${col.columnType}`);
+  // Most values already fit as written: no leading zeros to strip, no rounding to do.
+  const intPart = maxInt > 0 ? `(0|[1-9]\\d{0,${maxInt - 1}})` : '0';
+  const fits = new RegExp(`^${col.unsigned ? '' : '-?'}${intPart}${scale ? `(\\.\\d{1,${scale}})?` : ''}$`);
   return (value) => {
+    if (typeof value === 'string' && fits.test(value)) return value;
     let text: string;
     if (typeof value === 'string') text = value.trim();
     else if (typeof value === 'number' && Number.isFinite(value)) text = String(value);
@@ -281,6 +285,20 @@ function parseDateTime(text: string): ParsedTime | null {
   return { wall, fraction: m[7] ?? '', offset };
 }
 
+const digit = (text: string, i: number) => text.charCodeAt(i) - 48;
+const two = (text: string, i: number) => digit(text, i) * 10 + digit(text, i + 1);
+const PLAIN_RE = /^\d{4}-\d\d-\d\d(?: \d\d:\d\d:\d\d)?$/;
+
+/** `YYYY-MM-DD` or `YYYY-MM-DD HH:MM:SS`, a real date and time in years 1971 to 2037 (safe for TIMESTAMP too). */
+function isPlainDateTime(text: string): boolean {
+  if (!PLAIN_RE.test(text)) return false;
+  const year = digit(text, 0) * 1000 + digit(text, 1) * 100 + two(text, 2);
+  const month = two(text, 5);
+  const day = two(text, 8);
+  if (year <= 1970 || year > 2037 || month < 1 || month > 12 || day < 1 || (day > 28 && day > daysInMonth(year, month))) return false;
+  return text.length === 10 || (two(text, 11) < 24 && two(text, 14) < 60 && two(text, 17) < 60);
+}
+
 const TIMESTAMP_MIN_MS = 1000;
 const TIMESTAMP_MAX_MS = 2147483647000;
 
@@ -307,7 +325,10 @@ function dateTimeConverter(col: TargetColumn, timeZone: string): ColumnConverter
     if (wall.year < 1000 || wall.year > 9999) return new Misfit(`is outside the ${col.dataType.toUpperCase()} range (years 1000 to 9999)`);
     return format(wall, fraction);
   };
+  const plainWallTime = !isTimestamp || timeZone === 'UTC';
   return (value) => {
+    // The common case: a wall time as MySQL writes it, in a zone that needs no conversion.
+    if (typeof value === 'string' && plainWallTime && (isDate ? value.length === 10 : value.length === 19) && isPlainDateTime(value)) return value;
     if (value instanceof Date) {
       const ms = value.getTime();
       if (Number.isNaN(ms)) return new Misfit('is not a valid date');

@@ -92,13 +92,14 @@ export interface Chunk {
   sourceNames: readonly string[];
   /** Source rows consumed: rows.length plus the dirty ones. */
   rowsRead: number;
-  bytes: number;
   /** Rows that failed conversion. */
   dirty: DirtyRecord[];
 }
 
 export interface ChunkResult {
   written: number;
+  /** Size of the rows sent, in tab-separated text form (UTF-8 values, a tab between, a newline after). */
+  bytes: number;
   skipped: number;
   /** All dirty records of the chunk: conversion's plus the database's. */
   dirty: DirtyRecord[];

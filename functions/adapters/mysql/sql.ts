@@ -3,6 +3,7 @@
  * through quoteId; values are bound or escaped by the driver, never pasted.
  */
 import mysql from 'mysql2';
+import { columnKind } from '../../core/convert.ts';
 import type { Ledger } from '../../core/job-spec.ts';
 import type { OutRow, TargetColumn } from '../../core/ports.ts';
 
@@ -111,9 +112,12 @@ export function loadDataSql(table: string, columns: readonly TargetColumn[], ver
 
 const TSV_SPECIAL = /[\t\n\r\\\0]/;
 const TSV_ESCAPES: Record<string, string> = { '\t': '\\t', '\n': '\\n', '\r': '\\r', '\\': '\\\\', '\0': '\\0' };
+/** Kinds whose text can hold a tab, newline or backslash; numbers, dates and hex cannot. */
+const FREE_TEXT = new Set(['string', 'json', 'member', 'time']);
 
 /** Rows in the LOAD DATA format above: \N for NULL, special characters escaped. */
-export function encodeTsvRows(rows: readonly OutRow[]): string {
+export function encodeTsvRows(rows: readonly OutRow[], columns: readonly TargetColumn[]): string {
+  const escape = columns.map((c) => FREE_TEXT.has(columnKind(c)));
   const lines = new Array<string>(rows.length);
   for (let r = 0; r < rows.length; r++) {
     const row = rows[r];
@@ -122,7 +126,7 @@ export function encodeTsvRows(rows: readonly OutRow[]): string {
       const v = row[i];
       if (i > 0) line += '\t';
       if (v === null) line += '\\N';
-      else if (TSV_SPECIAL.test(v)) line += v.replace(/[\t\n\r\\\0]/g, (c) => TSV_ESCAPES[c]);
+      else if (escape[i] && TSV_SPECIAL.test(v)) line += v.replace(/[\t\n\r\\\0]/g, (c) => TSV_ESCAPES[c]);
       else line += v;
     }
     lines[r] = line;

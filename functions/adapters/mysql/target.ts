@@ -33,6 +33,7 @@ const MAX_STATEMENT_BYTES = 4 << 20;
 
 interface Written {
   written: number;
+  bytes: number;
   skipped: number;
   rejected: DirtyRecord[];
 }
@@ -79,22 +80,22 @@ export class MysqlTarget implements Target {
       if (!range || !run) throw new JobError(`run ${chunk.runId} range ${chunk.rangeId} is not in the ledger`);
       if (run.status === 'failed') {
         await conn.rollback();
-        return { written: 0, skipped: 0, dirty: [], runFailed: { reason: run.error ?? 'the run failed', byThisChunk: false } };
+        return { written: 0, bytes: 0, skipped: 0, dirty: [], runFailed: { reason: run.error ?? 'the run failed', byThisChunk: false } };
       }
       if (range.status === 'done' || range.checkpoint !== chunk.from) {
         throw new RangeBusyError(`range ${chunk.rangeId} of run ${chunk.runId} moved on (another delivery is writing it)`);
       }
-      const { written, skipped, rejected } = await this.writeRows(conn, chunk);
+      const { written, skipped, rejected, bytes } = await this.writeRows(conn, chunk);
       const dirty = rejected.length ? [...chunk.dirty, ...rejected] : chunk.dirty;
       await conn.query(
         `UPDATE ${ledger.ranges} SET checkpoint = ?, rows_read = rows_read + ?, rows_written = rows_written + ?,
                 dirty_records = dirty_records + ?, skipped = skipped + ?, bytes_written = bytes_written + ?, updated_at = NOW(3)
           WHERE run_id = ? AND range_id = ?`,
-        [chunk.to, chunk.rowsRead, written, dirty.length, skipped, chunk.bytes, chunk.runId, chunk.rangeId],
+        [chunk.to, chunk.rowsRead, written, dirty.length, skipped, bytes, chunk.runId, chunk.rangeId],
       );
       const reason = dirty.length ? await this.addDirty(conn, chunk.runId, dirty) : null;
       await conn.commit();
-      return { written, skipped, dirty, runFailed: reason === null ? null : { reason, byThisChunk: true } };
+      return { written, bytes, skipped, dirty, runFailed: reason === null ? null : { reason, byThisChunk: true } };
     } catch (error) {
       await conn.rollback().catch(() => {});
       throw mysqlError(error, server, `writing to ${this.options.table.database}.${this.options.table.table}`);
@@ -133,22 +134,25 @@ export class MysqlTarget implements Target {
   }
 
   private async writeRows(conn: mysql.PoolConnection, chunk: Chunk): Promise<Written> {
-    if (chunk.rows.length === 0) return { written: 0, skipped: 0, rejected: [] };
+    if (chunk.rows.length === 0) return { written: 0, bytes: 0, skipped: 0, rejected: [] };
     const mode = this.options.writeMode;
+    const data = Buffer.from(encodeTsvRows(chunk.rows, chunk.columns), 'utf8');
+    const bytes = data.length;
     if (mode !== 'upsert' && (await this.canLoadData(conn))) {
       await conn.query('SAVEPOINT batchsync_load');
-      const loaded = await this.load(conn, chunk.columns, chunk.rows, mode === 'replace' ? 'REPLACE' : 'IGNORE');
+      const loaded = await this.load(conn, chunk.columns, data, mode === 'replace' ? 'REPLACE' : 'IGNORE');
       if (loaded) {
-        const skipped = chunk.rows.length - loaded.affected;
+        const rows = chunk.rows.length;
+        const skipped = rows - loaded.affected;
         // A clean load: every row in (insert), duplicates only skipped (ignore), nothing else to report (replace).
-        if (mode === 'insert' && loaded.warnings === 0 && skipped === 0) return { written: chunk.rows.length, skipped: 0, rejected: [] };
-        if (mode === 'ignore' && loaded.warnings === skipped) return { written: chunk.rows.length - skipped, skipped, rejected: [] };
-        if (mode === 'replace' && loaded.warnings === 0) return { written: chunk.rows.length, skipped: 0, rejected: [] };
+        if (mode === 'insert' && loaded.warnings === 0 && skipped === 0) return { written: rows, bytes, skipped: 0, rejected: [] };
+        if (mode === 'ignore' && loaded.warnings === skipped) return { written: rows - skipped, bytes, skipped, rejected: [] };
+        if (mode === 'replace' && loaded.warnings === 0) return { written: rows, bytes, skipped: 0, rejected: [] };
       }
       await conn.query('ROLLBACK TO SAVEPOINT batchsync_load');
     }
     const verb: WriteVerb = mode === 'ignore' ? 'INSERT IGNORE' : mode === 'replace' ? 'REPLACE' : 'INSERT';
-    return this.insertBisecting(conn, chunk, verb, mode === 'upsert');
+    return { ...(await this.insertBisecting(conn, chunk, verb, mode === 'upsert')), bytes };
   }
 
   private async canLoadData(conn: mysql.PoolConnection): Promise<boolean> {
@@ -163,17 +167,16 @@ export class MysqlTarget implements Target {
   private async load(
     conn: mysql.PoolConnection,
     columns: readonly TargetColumn[],
-    rows: readonly OutRow[],
+    data: Buffer,
     verb: 'IGNORE' | 'REPLACE',
   ): Promise<{ affected: number; warnings: number } | null> {
-    const data = Buffer.from(encodeTsvRows(rows), 'utf8');
     try {
       const [result] = (await conn.query({
         sql: loadDataSql(this.options.table.sql, columns, verb),
         infileStreamFactory: () => Readable.from([data]),
       })) as unknown as [{ affectedRows: number; warningStatus: number }];
-      // REPLACE counts a replaced row twice (delete + insert).
-      return { affected: verb === 'REPLACE' ? rows.length : result.affectedRows, warnings: result.warningStatus };
+      // REPLACE counts a replaced row twice (delete + insert); only its warnings matter.
+      return { affected: result.affectedRows, warnings: result.warningStatus };
     } catch (error) {
       const code = (error as { code?: string }).code;
       if (code === 'ER_NOT_ALLOWED_COMMAND' || code === 'ER_CLIENT_LOCAL_FILES_DISABLED' || code === 'ER_LOAD_INFILE_CAPABILITY_DISABLED') {
@@ -188,7 +191,7 @@ export class MysqlTarget implements Target {
    * Multi-row INSERTs (bounded in bytes); a statement the database rejects
    * for a row's sake is bisected to that row, which becomes a dirty record.
    */
-  private async insertBisecting(conn: mysql.PoolConnection, chunk: Chunk, verb: WriteVerb, upsert: boolean): Promise<Written> {
+  private async insertBisecting(conn: mysql.PoolConnection, chunk: Chunk, verb: WriteVerb, upsert: boolean): Promise<Omit<Written, 'bytes'>> {
     const { table } = this.options;
     const indexes = chunk.rows.map((_, i) => i);
     let affected = 0;

@@ -117,8 +117,9 @@ export class PostgresSource implements Source {
   async *read(range: RangeSpec, after: Checkpoint | null, batchRows: number): AsyncGenerator<Batch> {
     const bounds = range.bounds as Bounds;
     const columns = await this.selected();
-    const orderBy = bounds.by === 'key' ? quoteIdent(bounds.key) : 'ctid';
-    const select = [...columns.map((c) => quoteIdent(c.name)), `${orderBy}::text`].join(', ');
+    // Qualified, so it names the table's column even when the select list repeats the key.
+    const orderBy = `${qualified(this.spec.table)}.${bounds.by === 'key' ? quoteIdent(bounds.key) : 'ctid'}`;
+    const select = [...columns.map((c) => quoteIdent(c.name)), orderBy].join(', ');
     const conditions = this.conditions(bounds, after);
     const sql = `COPY (SELECT ${select} FROM ${qualified(this.spec.table)} WHERE ${conditions.join(' AND ')} ORDER BY ${orderBy}) TO STDOUT`;
     const normalizers = columns.map((c) => normalizer(c.typname));

@@ -1,0 +1,23 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createOpener } from '../functions/adapters/open-job.ts';
+import { noEvents } from '../functions/adapters/events.ts';
+import { parseJob } from '../functions/core/job-spec.ts';
+import { planRun } from '../functions/core/plan.ts';
+import { consumeRange } from '../functions/core/consume.ts';
+import type { RangeMessage } from '../functions/core/ports.ts';
+import { sleep } from '../functions/core/stream.ts';
+import mysql from 'mysql2/promise';
+
+const job = parseJob(readFileSync(process.argv[2], 'utf8'));
+const c = await mysql.createConnection('mysql://root@127.0.0.1:3306/test');
+await c.query(`truncate ${job.target.table}`);
+const opener = createOpener({ env: process.env, poolSize: 4, loadData: process.env.LD !== '0' });
+const messages: RangeMessage[] = [];
+const t0 = Date.now();
+const plan = await planRun({ job, logicalTime: new Date(), vars: {}, resume: false }, { open: opener.open, queue: { send: async (m) => { messages.push(...m); } }, events: noEvents, newRunId: randomUUID });
+const t1 = Date.now();
+for (const m of messages) await consumeRange({ message: m, receiveCount: 1 }, { open: opener.open, events: noEvents, owner: 'x', now: Date.now, sleep });
+const t2 = Date.now();
+console.log('plan', t1 - t0, 'consume', t2 - t1, 'rows/s', Math.round(200000 / ((t2 - t1) / 1000)));
+await c.end(); await opener.close();
