@@ -95,10 +95,11 @@ export async function pgDigest(client: pg.Client, sql: string): Promise<string> 
   return digest.toString();
 }
 
+/** Polls until the probe gives a value; a probe that throws (a table not there yet) counts as no value. */
 export async function waitFor<T>(probe: () => Promise<T | null | undefined | false>, timeoutMs: number, everyMs = 20): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
-    const value = await probe();
+    const value = await probe().catch(() => null);
     if (value) return value;
     if (Date.now() > end) throw new Error(`condition not met within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, everyMs));
