@@ -42,7 +42,9 @@ export async function recordStarts(chunks: AsyncIterable<Buffer>, targets: reado
       const from = Math.max(p, targets[found.length] - offset - 1);
       const n = from < stop ? chunk.indexOf(NEWLINE, from) : -1;
       if (n >= 0 && n < stop) {
-        found.push(offset + n + 1);
+        const start = offset + n + 1;
+        // Targets close together can share one record start.
+        while (found.length < targets.length && targets[found.length] <= start) found.push(start);
         p = n + 1;
         continue;
       }

@@ -202,6 +202,6 @@ export class JobFileError extends JobError {
     readonly file: string,
     readonly problems: string[],
   ) {
-    super(`${file}: ${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`);
+    super(`${file}: ${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more: batchsync validate lists them all)` : ''}`);
   }
 }
