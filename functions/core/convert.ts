@@ -62,8 +62,9 @@ function integerConverter(col: TargetColumn): ColumnConverter {
   };
   return (value) => {
     if (typeof value === 'string') {
-      const text = INT_RE.test(value) ? value : value.trim();
-      if (text !== value && !INT_RE.test(text)) return new Misfit('is not an integer');
+      if (INT_RE.test(value)) return inRange(value) ? value : outOfRange;
+      const text = value.trim();
+      if (!INT_RE.test(text)) return new Misfit('is not an integer');
       return inRange(text) ? text : outOfRange;
     }
     if (typeof value === 'number') {
