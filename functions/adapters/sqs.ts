@@ -3,6 +3,7 @@ import {
   CreateQueueCommand,
   DeleteMessageBatchCommand,
   GetQueueAttributesCommand,
+  GetQueueUrlCommand,
   ReceiveMessageCommand,
   SendMessageBatchCommand,
   type SQSClient,
@@ -12,15 +13,18 @@ import type { Queue, RangeMessage } from '../core/ports.ts';
 
 /** The range queue: messages go out in batches of ten (the SQS maximum). */
 export class SqsQueue implements Queue {
+  /** `queue` is a URL, or a queue name whose URL is looked up on first use. */
   constructor(
     private readonly client: SQSClient,
-    private readonly queueUrl: string,
+    private queue: string,
   ) {}
 
   async send(messages: RangeMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    if (!this.queue.includes('/')) this.queue = (await this.client.send(new GetQueueUrlCommand({ QueueName: this.queue }))).QueueUrl as string;
     for (let i = 0; i < messages.length; i += 10) {
       const entries = messages.slice(i, i + 10).map((m) => ({ Id: String(m.rangeId), MessageBody: JSON.stringify(m) }));
-      const result = await this.client.send(new SendMessageBatchCommand({ QueueUrl: this.queueUrl, Entries: entries }));
+      const result = await this.client.send(new SendMessageBatchCommand({ QueueUrl: this.queue, Entries: entries }));
       if (result.Failed?.length) {
         throw new RetryableError(`the queue refused ${result.Failed.length} range messages: ${result.Failed[0].Message ?? result.Failed[0].Code}`);
       }

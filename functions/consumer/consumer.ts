@@ -16,8 +16,8 @@ export const RangeMessageBody = z.object({
 });
 
 export interface Log {
-  info(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
+  info(message: string, fields: Record<string, unknown>): void;
+  error(message: string, fields: Record<string, unknown>): void;
 }
 
 export interface ConsumerHandlerDeps extends ConsumerDeps {
