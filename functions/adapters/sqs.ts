@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   ChangeMessageVisibilityBatchCommand,
   CreateQueueCommand,
@@ -11,7 +12,12 @@ import {
 import { RetryableError } from '../core/errors.ts';
 import type { Queue, RangeMessage } from '../core/ports.ts';
 
-/** The range queue: messages go out in batches of ten (the SQS maximum). */
+/**
+ * The range queue: messages go out in batches of ten (the SQS maximum). A
+ * FIFO queue (name ending .fifo) gets one message group per run, so SQS
+ * hands out one range of a run at a time: how a job with maxConcurrency 1
+ * is deployed, as the Lambda event source cannot limit below 2.
+ */
 export class SqsQueue implements Queue {
   /** `queue` is a URL, or a queue name whose URL is looked up on first use. */
   constructor(
@@ -23,7 +29,13 @@ export class SqsQueue implements Queue {
     if (messages.length === 0) return;
     if (!this.queue.includes('/')) this.queue = (await this.client.send(new GetQueueUrlCommand({ QueueName: this.queue }))).QueueUrl as string;
     for (let i = 0; i < messages.length; i += 10) {
-      const entries = messages.slice(i, i + 10).map((m) => ({ Id: String(m.rangeId), MessageBody: JSON.stringify(m) }));
+      const fifo = this.queue.endsWith('.fifo');
+      const entries = messages.slice(i, i + 10).map((m) => ({
+        Id: String(m.rangeId),
+        MessageBody: JSON.stringify(m),
+        // A range sent again (a resumed run) must not be taken for a duplicate by FIFO deduplication.
+        ...(fifo && { MessageGroupId: m.runId, MessageDeduplicationId: `${m.runId}-${m.rangeId}-${randomUUID()}` }),
+      }));
       const result = await this.client.send(new SendMessageBatchCommand({ QueueUrl: this.queue, Entries: entries }));
       if (result.Failed?.length) {
         throw new RetryableError(`the queue refused ${result.Failed.length} range messages: ${result.Failed[0].Message ?? result.Failed[0].Code}`);
