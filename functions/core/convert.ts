@@ -424,7 +424,6 @@ const KINDS: Record<string, Kind> = {
 /** The kind of a target column, or a JobError for types batchsync cannot write. */
 export function columnKind(col: TargetColumn): Kind {
   if (col.dataType === 'tinyint' && /^tinyint\(1\)/i.test(col.columnType)) return 'boolean';
-  // MariaDB reports JSON columns as longtext with a json_valid check; information_schema cannot tell.
   const kind = KINDS[col.dataType];
   if (!kind) throw new JobError(`target column ${col.name}: type ${col.columnType} is not supported`);
   return kind;

@@ -37,6 +37,16 @@ export const DESCRIBE_COLUMNS = `
    WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?
    ORDER BY ORDINAL_POSITION`;
 
+/** MariaDB stores JSON as LONGTEXT with a json_valid() check; this finds those columns. */
+export const JSON_CHECKS = `
+  SELECT CHECK_CLAUSE AS clause FROM information_schema.CHECK_CONSTRAINTS
+   WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ? AND CHECK_CLAUSE LIKE 'json_valid(%'`;
+
+/** The column a `json_valid(\`col\`)` check is about. */
+export function jsonCheckColumn(clause: string): string | null {
+  return /^json_valid\(`((?:[^`]|``)+)`\)$/i.exec(clause)?.[1].replaceAll('``', '`') ?? null;
+}
+
 interface ColumnRow {
   name: string;
   dataType: string;

@@ -10,6 +10,8 @@ import {
   DESCRIBE_COLUMNS,
   encodeTsvRows,
   insertSql,
+  JSON_CHECKS,
+  jsonCheckColumn,
   loadDataSql,
   type LedgerTables,
   type TableName,
@@ -62,7 +64,14 @@ export class MysqlTarget implements Target {
       table.table,
     ]);
     if (rows.length === 0) throw new JobError(`target.table: table ${table.database}.${table.table} does not exist on ${server}`);
-    return rows.map(toTargetColumn);
+    const columns = rows.map(toTargetColumn);
+    if (columns.some((c) => c.dataType === 'longtext')) {
+      // MySQL has no TABLE_NAME here (and a real JSON type): the query fails there and nothing changes.
+      const checks = await checkedQuery<{ clause: string }[]>(this.pool, server, 'reading the target schema', JSON_CHECKS, [table.database, table.table]).catch(() => []);
+      const json = new Set(checks.map((c) => jsonCheckColumn(c.clause)));
+      for (const c of columns) if (c.dataType === 'longtext' && json.has(c.name)) c.dataType = 'json';
+    }
+    return columns;
   }
 
   async write(chunk: Chunk): Promise<ChunkResult> {
