@@ -4,6 +4,7 @@ import { createOpener, type JobOpener } from '../adapters/open-job.ts';
 import { noEvents } from '../adapters/events.ts';
 import { ensureQueues } from '../adapters/sqs.ts';
 import { redact } from '../core/redact.ts';
+import type { Queue } from '../core/ports.ts';
 import { sleep } from '../core/stream.ts';
 import { createConsumerHandler } from '../consumer/consumer.ts';
 import type { BatchHandler } from './worker.ts';
@@ -62,8 +63,9 @@ export function localOpener(env: NodeJS.ProcessEnv, poolSize: number): JobOpener
 }
 
 /** The consumer handler as Lambda runs it, with local connections; errors go to stderr, redacted. */
-export function localConsumerHandler(opener: JobOpener): BatchHandler {
+export function localConsumerHandler(opener: JobOpener, queue: Queue): BatchHandler {
   return createConsumerHandler({
+    requeue: (_record, message) => queue.send([message]),
     open: opener.open,
     forget: opener.forget,
     events: noEvents,

@@ -4,7 +4,7 @@ import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { JobOpener } from '../adapters/open-job.ts';
-import { SqsPoller } from '../adapters/sqs.ts';
+import { SqsPoller, SqsQueue } from '../adapters/sqs.ts';
 import { BatchsyncError, describeError, JobError } from '../core/errors.ts';
 import { jobJsonSchema, JobFileError, type JobSpec, parseJob } from '../core/job-spec.ts';
 import { mapColumns } from '../core/mapping.ts';
@@ -181,11 +181,12 @@ async function commandDirty(runId: string | undefined, values: Values, opener: J
 /** A consumer instance of `run` in distributed mode (a child process). */
 async function commandWorker(values: Values, opener: JobOpener): Promise<number> {
   const client = sqsClient(values.endpoint as string);
+  const queueUrl = values['queue-url'] as string;
   process.once('SIGTERM', () => process.exit(0));
   await runWorker({
-    poller: new SqsPoller(client, values['queue-url'] as string),
+    poller: new SqsPoller(client, queueUrl),
     queueArn: values['queue-arn'] as string,
-    handler: localConsumerHandler(opener),
+    handler: localConsumerHandler(opener, new SqsQueue(client, queueUrl)),
     batchSize: positiveInt(values['batch-size'], 'batch-size') ?? 1,
     visibilitySeconds: positiveInt(values['visibility-timeout'], 'visibility-timeout') ?? 30,
     retryDelaySeconds: 1,

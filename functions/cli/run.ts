@@ -91,7 +91,7 @@ function startInProcess(queue: LocalQueue, count: number, options: RunOptions): 
   const loop = runWorker({
     poller: new SqsPoller(queue.client, queue.queueUrl),
     queueArn: queue.queueArn,
-    handler: localConsumerHandler(options.opener),
+    handler: localConsumerHandler(options.opener, new SqsQueue(queue.client, queue.queueUrl)),
     batchSize: count,
     visibilitySeconds: options.visibilitySeconds,
     retryDelaySeconds: 1,

@@ -24,6 +24,14 @@ export interface ConsumerHandlerDeps extends ConsumerDeps {
   log: Log;
   /** Drops cached connections and secrets, after a refused login. */
   forget(): Promise<void>;
+  /** Puts a range message back on the queue the record came from (a range handed back before the deadline). */
+  requeue(record: SQSRecord, message: RangeMessage): Promise<void>;
+}
+
+/** Time kept back from the function's timeout to commit and hand the range back. */
+export function deadlineOf(context: Pick<Context, 'getRemainingTimeInMillis'>, now: number): number {
+  const remaining = context.getRemainingTimeInMillis();
+  return now + remaining - Math.min(60_000, remaining * 0.2);
 }
 
 /**
@@ -32,9 +40,13 @@ export interface ConsumerHandlerDeps extends ConsumerDeps {
  * middy middleware), never swallowed, so SQS delivers it again.
  */
 export function createConsumerHandler(deps: ConsumerHandlerDeps) {
-  const work = async (record: SQSRecord) => {
+  const work = async (record: SQSRecord, context: Context) => {
     const message = RangeMessageBody.parse(JSON.parse(record.body)) as RangeMessage;
-    const delivery = { message, receiveCount: Number(record.attributes?.ApproximateReceiveCount ?? 1) };
+    const delivery = {
+      message,
+      receiveCount: Number(record.attributes?.ApproximateReceiveCount ?? 1),
+      deadline: deadlineOf(context, deps.now()),
+    };
     const fields = { job: message.job.name, runId: message.runId, rangeId: message.rangeId, receiveCount: delivery.receiveCount };
     let outcome;
     try {
@@ -45,6 +57,7 @@ export function createConsumerHandler(deps: ConsumerHandlerDeps) {
       await deps.forget();
       outcome = await consumeRange(delivery, deps);
     }
+    if (outcome.status === 'handed-back') await deps.requeue(record, message);
     deps.log.info('range processed', { ...fields, ...outcome });
     return outcome;
   };
@@ -55,5 +68,5 @@ export function createConsumerHandler(deps: ConsumerHandlerDeps) {
         logger: (reason: unknown, record: SQSRecord) => deps.log.error('range failed; SQS will deliver it again', { messageId: record.messageId, error: redact(describeError(reason)) }),
       }),
     )
-    .handler(async (event) => Promise.allSettled(event.Records.map(work)) as unknown as SQSBatchResponse);
+    .handler(async (event, context) => Promise.allSettled(event.Records.map((r) => work(r, context))) as unknown as SQSBatchResponse);
 }

@@ -3,7 +3,7 @@ import { BatchsyncError, describeError, isRetryable, RangeBusyError } from './er
 import { finalizeRun, publishRunEnd } from './finalize.ts';
 import type { JobSpec } from './job-spec.ts';
 import { mapColumns } from './mapping.ts';
-import type { Chunk, ChunkResult, Events, RangeMessage, Target } from './ports.ts';
+import type { Chunk, ChunkResult, Events, OutRow, RangeMessage, RangeRecord, RunRecord, Target } from './ports.ts';
 import type { JobResources } from './plan.ts';
 import { readAhead } from './stream.ts';
 
@@ -25,11 +25,35 @@ export interface Delivery {
   message: RangeMessage;
   /** 1 for the first delivery; from SQS's ApproximateReceiveCount. */
   receiveCount: number;
+  /** When (epoch ms) to stop and hand the rest of the range back, as a Lambda's time runs out; null: never. */
+  deadline: number | null;
 }
 
+/**
+ * What became of a delivery. `handed-back`: the deadline came first; the
+ * checkpoint is committed and the caller queues the message again, for
+ * another invocation to continue the range.
+ */
 export type RangeOutcome =
-  | { status: 'done' | 'already-done' | 'run-failed' | 'unknown'; rowsWritten: number }
+  | { status: 'done' | 'already-done' | 'run-failed' | 'unknown' | 'handed-back'; rowsWritten: number }
   | { status: 'failed'; rowsWritten: number; error: string };
+
+/** Rows per chunk: the job's choice, or the default; when throttled, about half a second of the job's rate per consumer. */
+export function chunkRows(job: JobSpec): number {
+  const { rowsPerSecond, bytesPerSecond, maxConcurrency } = job.channel;
+  let rows = job.target.batchRows ?? DEFAULT_BATCH_ROWS;
+  if (rowsPerSecond !== null) rows = Math.min(rows, rowsPerSecond / maxConcurrency / 2);
+  // A row is at least a few bytes; assuming 32 keeps a chunk within about half a second of the byte rate.
+  if (bytesPerSecond !== null) rows = Math.min(rows, bytesPerSecond / 32 / maxConcurrency / 2);
+  return Math.max(1, Math.floor(rows));
+}
+
+/** The chunk's size as bytesPerSecond counts it: UTF-8 values, a separator after each, NULL as two bytes (\N). */
+export function chunkBytes(rows: readonly OutRow[]): number {
+  let bytes = 0;
+  for (const row of rows) for (const v of row) bytes += v === null ? 3 : Buffer.byteLength(v) + 1;
+  return bytes;
+}
 
 async function writeWithRetry(target: Target, chunk: Chunk, deps: ConsumerDeps): Promise<ChunkResult> {
   for (let attempt = 1; ; attempt++) {
@@ -53,23 +77,38 @@ async function writeWithRetry(target: Target, chunk: Chunk, deps: ConsumerDeps):
 export async function consumeRange(delivery: Delivery, deps: ConsumerDeps): Promise<RangeOutcome> {
   const { runId, rangeId, job } = delivery.message;
   const resources = await deps.open(job);
-  const { ledger, source, target } = resources;
-  const state = await ledger.startRange(runId, rangeId, deps.owner);
+  const state = await resources.ledger.startRange(runId, rangeId, deps.owner);
   if (!state) return { status: 'unknown', rowsWritten: 0 };
-  const { range, run } = state;
+  try {
+    return await consumeStarted(delivery, state, resources, deps);
+  } finally {
+    await resources.ledger.endAttempt(state.attemptId);
+  }
+}
+
+async function consumeStarted(
+  delivery: Delivery,
+  { range, run }: { range: RangeRecord; run: RunRecord },
+  resources: JobResources,
+  deps: ConsumerDeps,
+): Promise<RangeOutcome> {
+  const { runId, rangeId, job } = delivery.message;
+  const { ledger, source, target } = resources;
   if (run.status === 'failed') return { status: 'run-failed', rowsWritten: 0 };
   if (range.status === 'done') {
     await finalizeRun(runId, job, { ...resources, events: deps.events });
     return { status: 'already-done', rowsWritten: 0 };
   }
 
+  const { rowsPerSecond, bytesPerSecond } = job.channel;
+  const throttled = rowsPerSecond !== null || bytesPerSecond !== null;
   let written = 0;
   try {
     const sourceColumns = await source.columns();
     const columns = mapColumns(sourceColumns, job.target.columns, job.target.table, await target.describe());
     const convert = buildConverter(sourceColumns, columns, { timeZone: job.timezone, emptyAsNull: job.target.emptyAsNull });
     const sourceNames = sourceColumns.map((c) => c.name);
-    const batchRows = job.target.batchRows ?? DEFAULT_BATCH_ROWS;
+    const batchRows = chunkRows(job);
     // Batches are read and converted one ahead of the write, so the databases and this process work at once.
     async function* chunks(): AsyncGenerator<Chunk> {
       let from = range.checkpoint;
@@ -94,6 +133,11 @@ export async function consumeRange(delivery: Delivery, deps: ConsumerDeps): Prom
       }
     }
     for await (const chunk of readAhead(chunks())) {
+      if (throttled) {
+        const cost = { rows: chunk.rowsRead, bytes: bytesPerSecond === null ? 0 : chunkBytes(chunk.rows) };
+        const wait = await ledger.reserve(runId, cost, { rows: rowsPerSecond, bytes: bytesPerSecond });
+        if (wait > 0) await deps.sleep(wait);
+      }
       const result = await writeWithRetry(target, chunk, deps);
       if (result.runFailed !== null) {
         // This chunk pushed the run over its dirty limit, or another consumer failed the run.
@@ -102,6 +146,7 @@ export async function consumeRange(delivery: Delivery, deps: ConsumerDeps): Prom
         return { status: 'run-failed', rowsWritten: written + result.written };
       }
       written += result.written;
+      if (delivery.deadline !== null && deps.now() >= delivery.deadline) return { status: 'handed-back', rowsWritten: written };
     }
     if (await ledger.finishRange(runId, rangeId)) await finalizeRun(runId, job, { ...resources, events: deps.events });
     return { status: 'done', rowsWritten: written };

@@ -1,4 +1,4 @@
-import { describeError } from './errors.ts';
+import { describeError, isRetryable } from './errors.ts';
 import type { JobSpec } from './job-spec.ts';
 import type { Events, Ledger, RunRecord, Target } from './ports.ts';
 
@@ -19,20 +19,34 @@ export async function publishRunEnd(run: RunRecord, events: Events): Promise<voi
   });
 }
 
+/** Marks a run failed with the reason and announces it. */
+export async function failRun(runId: string, reason: string, ledger: Ledger, events: Events): Promise<void> {
+  await ledger.setRunStatus(runId, 'failed', reason);
+  const run = await ledger.getRun(runId);
+  if (run) await publishRunEnd(run, events);
+}
+
 /**
  * Ends a run whose ranges are all done. Exactly one caller wins the claim;
- * it marks the run succeeded (or failed, with the reason) and publishes the
- * outcome. A finalizer that died is replaced once its claim goes stale.
+ * it publishes the target (swaps the staging table in, runs post-SQL), marks
+ * the run succeeded, or failed with the reason, and announces the outcome.
+ * A finalizer that died is replaced once its claim goes stale.
  */
 export async function finalizeRun(runId: string, job: JobSpec, deps: FinalizeDeps): Promise<void> {
-  const { ledger, events } = deps;
+  const { ledger, target, events } = deps;
   if (!(await ledger.claimFinalize(runId))) return;
   try {
-    await ledger.setRunStatus(runId, 'succeeded');
+    await target.publish(runId);
   } catch (error) {
-    await ledger.setRunStatus(runId, 'failed', `finalizing job ${job.name}: ${describeError(error)}`);
-    throw error;
+    if (isRetryable(error)) {
+      // Give the claim back: the redelivered message finalizes again.
+      await ledger.setRunStatus(runId, 'running');
+      throw error;
+    }
+    await failRun(runId, `finalizing job ${job.name}: ${describeError(error)}`, ledger, events);
+    return;
   }
+  await ledger.setRunStatus(runId, 'succeeded');
   const run = await ledger.getRun(runId);
   if (run) await publishRunEnd(run, events);
 }

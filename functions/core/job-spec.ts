@@ -164,12 +164,6 @@ function unsupported(job: JobSpec): string[] {
     if (!src.url.startsWith('file://')) out.push('source.url: s3:// is not supported yet');
     if (src.format !== 'csv') out.push(`source.format: "${src.format}" is not supported yet`);
   }
-  if (job.target.writeMode !== 'insert') out.push(`target.writeMode: "${job.target.writeMode}" is not supported yet`);
-  if (job.target.loadMode !== 'append') out.push(`target.loadMode: "${job.target.loadMode}" is not supported yet`);
-  if (job.target.preSql.length) out.push('target.preSql: not supported yet');
-  if (job.target.postSql.length) out.push('target.postSql: not supported yet');
-  if (job.channel.bytesPerSecond !== null) out.push('channel.bytesPerSecond: not supported yet');
-  if (job.channel.rowsPerSecond !== null) out.push('channel.rowsPerSecond: not supported yet');
   return out;
 }
 

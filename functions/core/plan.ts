@@ -1,7 +1,8 @@
 import type { JobSpec } from './job-spec.ts';
 import { mapColumns } from './mapping.ts';
 import type { Events, Ledger, Queue, RangeMessage, Source, Target } from './ports.ts';
-import { finalizeRun } from './finalize.ts';
+import { describeError, isRetryable } from './errors.ts';
+import { failRun, finalizeRun } from './finalize.ts';
 import { resolveJob, schedulingVars } from './vars.ts';
 
 /** The adapters of one (resolved) job. */
@@ -60,11 +61,23 @@ export async function planRun(request: PlanRequest, deps: PlannerDeps): Promise<
     const existing = await ledger.findRun(job.name, request.logicalTime);
     if (existing && existing.status !== 'planning') {
       const unfinished = existing.status === 'running' || existing.status === 'finalizing';
-      if (unfinished && request.resume) await enqueue(existing.runId, job, ledger, deps.queue);
+      if (unfinished && request.resume && (await enqueue(existing.runId, job, ledger, deps.queue)) === 0) {
+        await finalizeRun(existing.runId, job, { ledger, target, events: deps.events });
+      }
       return { runId: existing.runId, outcome: unfinished ? 'joined' : 'skipped', ranges: existing.ranges, job };
     }
     const runId = existing?.runId ?? deps.newRunId();
     if (!existing) await ledger.createRun(job.name, request.logicalTime, runId);
+    // Preparing (pre-SQL, emptying or staging the table) happens once: a planner that died after it must not repeat it.
+    if (!existing?.prepared) {
+      try {
+        await target.prepare(runId);
+      } catch (error) {
+        if (!isRetryable(error)) await failRun(runId, describeError(error), ledger, deps.events);
+        throw error;
+      }
+      await ledger.markPrepared(runId);
+    }
     // A planner that died after recording the ranges left them as they were: keep them.
     if ((await ledger.listRanges(runId)).length === 0) {
       await ledger.addRanges(runId, await source.plan(job.channel.maxConcurrency * RANGES_PER_CONSUMER));

@@ -40,7 +40,6 @@ export interface Source {
   plan(ranges: number): Promise<RangeSpec[]>;
   /** Streams the range's rows after `after` (from its start when null) in batches of about `batchRows`. */
   read(range: RangeSpec, after: Checkpoint | null, batchRows: number): AsyncIterable<Batch>;
-  close(): Promise<void>;
 }
 
 /** A column of the live target table, as information_schema describes it. */
@@ -107,11 +106,16 @@ export interface ChunkResult {
   runFailed: { reason: string; byThisChunk: boolean } | null;
 }
 
-/** Where rows go: its schema, and chunks written with their checkpoint in one transaction. */
+/**
+ * Where rows go: its schema; the run's start (pre-SQL, emptying the table or
+ * creating a staging table); chunks written with their checkpoint in one
+ * transaction; the run's end (swapping the staging table in, post-SQL).
+ */
 export interface Target {
   describe(): Promise<TargetColumn[]>;
+  prepare(runId: string): Promise<void>;
   write(chunk: Chunk): Promise<ChunkResult>;
-  close(): Promise<void>;
+  publish(runId: string): Promise<void>;
 }
 
 export type RunStatus = 'planning' | 'running' | 'finalizing' | 'succeeded' | 'failed';
@@ -130,6 +134,8 @@ export interface RunRecord {
   dirtyRecords: number;
   skipped: number;
   bytesWritten: number;
+  /** The target was prepared (pre-SQL run, table emptied or staged): never again for this run. */
+  prepared: boolean;
   createdAt: Date;
   finishedAt: Date | null;
 }
@@ -158,8 +164,17 @@ export interface Ledger {
   createRun(job: string, logicalTime: Date, runId: string): Promise<void>;
   addRanges(runId: string, ranges: RangeSpec[]): Promise<void>;
   setRunStatus(runId: string, status: RunStatus, error?: string | null): Promise<void>;
+  markPrepared(runId: string): Promise<void>;
   /** Records an attempt at a range by `owner`; null when the range is unknown. */
-  startRange(runId: string, rangeId: number, owner: string): Promise<{ range: RangeRecord; run: RunRecord } | null>;
+  startRange(runId: string, rangeId: number, owner: string): Promise<{ range: RangeRecord; run: RunRecord; attemptId: number } | null>;
+  /** The end of an attempt, whatever its outcome: attempts are what peak concurrency is measured on. */
+  endAttempt(attemptId: number): Promise<void>;
+  /**
+   * Reserves the job-wide throughput `cost` uses under `rates` (per second),
+   * on a clock shared by all consumers of the run; returns how long to wait
+   * before writing.
+   */
+  reserve(runId: string, cost: ThrottleCost, rates: ThrottleCost): Promise<number>;
   /** Marks a range done; true when it was the run's last. Idempotent. */
   finishRange(runId: string, rangeId: number): Promise<boolean>;
   /** Marks a range failed and the run failed, with the reason. */
@@ -170,6 +185,14 @@ export interface Ledger {
   listRuns(filter: { job?: string; limit: number }): Promise<RunRecord[]>;
   listRanges(runId: string): Promise<RangeRecord[]>;
   listDirty(runId: string): Promise<DirtyRecord[]>;
+  /** When each attempt at a range of the run began and ended (null: it died, or is running). */
+  listAttempts(runId: string): Promise<Array<{ rangeId: number; startedAt: Date; endedAt: Date | null }>>;
+}
+
+/** Rows and bytes; a null rate means no limit on that measure. */
+export interface ThrottleCost {
+  rows: number | null;
+  bytes: number | null;
 }
 
 /** What the planner puts on the queue for each range. */

@@ -58,12 +58,6 @@ describe('bad input: one clear line, exit 2 (job) or 1 (connection), nothing wri
     await expectRejected({ ...goodJob(), channel: { maxConcurrency: '4' } }, 2, /channel\.maxConcurrency: .*expected number, received string/);
   });
 
-  it('a feature that is not supported yet', async () => {
-    const job = goodJob();
-    job.target.writeMode = 'upsert';
-    await expectRejected(job, 2, /target\.writeMode: "upsert" is not supported yet/);
-  });
-
   it('a missing target table', async () => {
     const job = goodJob();
     job.target.table = 'it_bad_missing';

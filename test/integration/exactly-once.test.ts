@@ -103,6 +103,9 @@ describe('exactly once', () => {
         now: Date.now,
         sleep,
         log: { info: () => {}, error: () => {} },
+        requeue: async () => {
+          throw new Error('no range is handed back without a deadline');
+        },
       });
       const deliver = async (batch: RangeMessage[], receiveCount: number) => {
         const event: SQSEvent = {
@@ -118,7 +121,7 @@ describe('exactly once', () => {
             awsRegion: 'us-east-1',
           })),
         };
-        const response = await handler(event, {} as never);
+        const response = await handler(event, { getRemainingTimeInMillis: () => 600_000 } as never);
         const failed = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
         return event.Records.flatMap((r, i) => (failed.has(r.messageId) ? [batch[i]] : []));
       };

@@ -43,7 +43,7 @@ describe('consuming a range', () => {
   it('writes every row once, finishes the run with its last range and announces it', async () => {
     const { plan, messages, deps, target, ledger, events } = setup();
     await plan();
-    for (const message of messages) expect(await consumeRange({ message, receiveCount: 1 }, deps)).toEqual({ status: 'done', rowsWritten: 25 });
+    for (const message of messages) expect(await consumeRange({ message, receiveCount: 1, deadline: null }, deps)).toEqual({ status: 'done', rowsWritten: 25 });
     expect(target.rows).toHaveLength(100);
     expect(ledger.run('run-1').status).toBe('succeeded');
     expect(events).toEqual([{ type: 'Run Succeeded', job: 'memo', runId: 'run-1', logicalTime: '2026-01-01T00:00:00.000Z', error: null }]);
@@ -55,8 +55,8 @@ describe('consuming a range', () => {
     ledger.range('run-1', 1).checkpoint = '45'; // rows 25-44 were committed by a delivery that died
     ledger.range('run-1', 1).rowsRead = ledger.range('run-1', 1).rowsWritten = 20;
     target.rows.push(...Array.from({ length: 20 }, () => ['x', 'x']));
-    expect(await consumeRange({ message: messages[1], receiveCount: 2 }, deps)).toEqual({ status: 'done', rowsWritten: 5 });
-    expect(await consumeRange({ message: messages[1], receiveCount: 1 }, deps)).toEqual({ status: 'already-done', rowsWritten: 0 });
+    expect(await consumeRange({ message: messages[1], receiveCount: 2, deadline: null }, deps)).toEqual({ status: 'done', rowsWritten: 5 });
+    expect(await consumeRange({ message: messages[1], receiveCount: 1, deadline: null }, deps)).toEqual({ status: 'already-done', rowsWritten: 0 });
     expect(target.rows).toHaveLength(25);
   });
 
@@ -66,12 +66,12 @@ describe('consuming a range', () => {
     target.write = async () => {
       throw new RetryableError('lock wait timeout');
     };
-    await expect(consumeRange({ message: messages[0], receiveCount: 1 }, deps)).rejects.toThrow('lock wait timeout');
+    await expect(consumeRange({ message: messages[0], receiveCount: 1, deadline: null }, deps)).rejects.toThrow('lock wait timeout');
     expect(ledger.run('run-1').status).toBe('running');
-    expect(await consumeRange({ message: messages[0], receiveCount: 3 }, deps)).toMatchObject({ status: 'failed', error: 'lock wait timeout' });
+    expect(await consumeRange({ message: messages[0], receiveCount: 3, deadline: null }, deps)).toMatchObject({ status: 'failed', error: 'lock wait timeout' });
     expect(ledger.run('run-1')).toMatchObject({ status: 'failed', error: 'range 0: lock wait timeout' });
     expect(events.map((e) => e.type)).toEqual(['Run Failed']);
-    expect(await consumeRange({ message: messages[1], receiveCount: 1 }, deps)).toEqual({ status: 'run-failed', rowsWritten: 0 });
+    expect(await consumeRange({ message: messages[1], receiveCount: 1, deadline: null }, deps)).toEqual({ status: 'run-failed', rowsWritten: 0 });
   });
 
   it('rows that do not convert are dirty records, and rowsRead = rowsWritten + dirtyRecords', async () => {
@@ -79,7 +79,7 @@ describe('consuming a range', () => {
     source.rows[3][0] = 'three';
     source.rows[30][1] = 'x'.repeat(21);
     await plan();
-    for (const message of messages) await consumeRange({ message, receiveCount: 1 }, deps);
+    for (const message of messages) await consumeRange({ message, receiveCount: 1, deadline: null }, deps);
     const run = ledger.run('run-1');
     const summary = await ledger.getRun('run-1');
     expect(summary).toMatchObject({ status: 'succeeded', rowsRead: 100, rowsWritten: 98 });

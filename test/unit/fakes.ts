@@ -1,13 +1,15 @@
 /** In-memory ports for core tests: the same rules as the MySQL adapters, in a few lines each. */
 import { RangeBusyError } from '../../functions/core/errors.ts';
 import { dirtyLimitReason } from '../../functions/core/policy.ts';
+import { reserveBoth } from '../../functions/core/throttle.ts';
 import type {
-  Batch, Checkpoint, Chunk, ChunkResult, DirtyRecord, Ledger, OutRow, RangeRecord, RangeSpec, Row, RunRecord, RunStatus, Source, SourceColumn, Target, TargetColumn,
+  Batch, Checkpoint, Chunk, ChunkResult, DirtyRecord, Ledger, OutRow, RangeRecord, RangeSpec, Row, RunRecord, RunStatus, Source, SourceColumn, Target, TargetColumn, ThrottleCost,
 } from '../../functions/core/ports.ts';
 
 /** Rows split into ranges of `perRange`; the checkpoint is the index of the next row. */
 export class ArraySource implements Source {
   reads = 0;
+  batchRows = 0;
   constructor(readonly rows: Row[], readonly names: string[], readonly perRange: number) {}
   async columns(): Promise<SourceColumn[]> {
     return this.names.map((name) => ({ name, type: 'text' }));
@@ -18,6 +20,7 @@ export class ArraySource implements Source {
     return out;
   }
   async *read(range: RangeSpec, after: Checkpoint | null, batchRows: number): AsyncGenerator<Batch> {
+    this.batchRows = batchRows;
     const [from, to] = range.bounds as [number, number];
     for (let i = after === null ? from : Number(after); i < to; i += batchRows) {
       this.reads++;
@@ -25,13 +28,13 @@ export class ArraySource implements Source {
       yield { rows: this.rows.slice(i, end), checkpoint: String(end) };
     }
   }
-  async close(): Promise<void> {}
 }
 
 export class MemoryLedger implements Ledger {
   runs = new Map<string, RunRecord>();
   ranges = new Map<string, RangeRecord>();
   dirty: Array<DirtyRecord & { runId: string }> = [];
+  attempts: Array<{ runId: string; rangeId: number; startedAt: Date; endedAt: Date | null }> = [];
   private key = (runId: string, rangeId: number) => `${runId}/${rangeId}`;
 
   async withPlanLock<T>(_job: string, _time: Date, fn: () => Promise<T>): Promise<T> {
@@ -41,7 +44,7 @@ export class MemoryLedger implements Ledger {
     return [...this.runs.values()].find((r) => r.job === job && r.logicalTime.getTime() === logicalTime.getTime()) ?? null;
   }
   async createRun(job: string, logicalTime: Date, runId: string): Promise<void> {
-    this.runs.set(runId, { runId, job, logicalTime, status: 'planning', error: null, ranges: 0, rangesDone: 0, rowsRead: 0, rowsWritten: 0, dirtyRecords: 0, skipped: 0, bytesWritten: 0, createdAt: new Date(), finishedAt: null });
+    this.runs.set(runId, { runId, job, logicalTime, status: 'planning', error: null, ranges: 0, rangesDone: 0, rowsRead: 0, rowsWritten: 0, dirtyRecords: 0, skipped: 0, bytesWritten: 0, prepared: false, createdAt: new Date(), finishedAt: null });
   }
   async addRanges(runId: string, specs: RangeSpec[]): Promise<void> {
     specs.forEach((spec, rangeId) => this.ranges.set(this.key(runId, rangeId), { runId, rangeId, status: 'pending', spec, checkpoint: null, rowsRead: 0, rowsWritten: 0, dirtyRecords: 0, skipped: 0, bytesWritten: 0, attempts: 0, owner: null, error: null }));
@@ -50,13 +53,31 @@ export class MemoryLedger implements Ledger {
   async setRunStatus(runId: string, status: RunStatus, error: string | null = null): Promise<void> {
     Object.assign(this.run(runId), { status, error });
   }
+  async markPrepared(runId: string): Promise<void> {
+    this.run(runId).prepared = true;
+  }
   async startRange(runId: string, rangeId: number, owner: string) {
     const range = this.ranges.get(this.key(runId, rangeId));
     if (!range) return null;
     range.attempts++;
     range.owner = owner;
     if (range.status === 'pending') range.status = 'running';
-    return { range: { ...range }, run: await this.getRun(runId) as RunRecord };
+    this.attempts.push({ runId, rangeId, startedAt: new Date(), endedAt: null });
+    return { range: { ...range }, run: await this.getRun(runId) as RunRecord, attemptId: this.attempts.length - 1 };
+  }
+  async endAttempt(attemptId: number): Promise<void> {
+    this.attempts[attemptId].endedAt = new Date();
+  }
+  /** The throttle's clocks, on a clock the test moves. */
+  clocks: ThrottleCost = { rows: null, bytes: null };
+  now = 0;
+  async reserve(_runId: string, cost: ThrottleCost, rates: ThrottleCost): Promise<number> {
+    const { clocks, wait } = reserveBoth(this.clocks, this.now, cost, rates);
+    this.clocks = clocks;
+    return wait * 1000;
+  }
+  async listAttempts(runId: string) {
+    return this.attempts.filter((a) => a.runId === runId);
   }
   async finishRange(runId: string, rangeId: number): Promise<boolean> {
     const range = this.ranges.get(this.key(runId, rangeId)) as RangeRecord;
@@ -104,8 +125,15 @@ export class MemoryTarget implements Target {
   rows: OutRow[] = [];
   writes = 0;
   constructor(readonly ledger: MemoryLedger, readonly live: TargetColumn[], readonly dirtyLimit: number | null = null) {}
+  events: string[] = [];
   async describe(): Promise<TargetColumn[]> {
     return this.live;
+  }
+  async prepare(runId: string): Promise<void> {
+    this.events.push(`prepare ${runId}`);
+  }
+  async publish(runId: string): Promise<void> {
+    this.events.push(`publish ${runId}`);
   }
   async write(chunk: Chunk): Promise<ChunkResult> {
     this.writes++;
@@ -121,5 +149,4 @@ export class MemoryTarget implements Target {
     if (reason) Object.assign(run, { status: 'failed', error: reason });
     return { written: chunk.rows.length, bytes: 0, skipped: 0, dirty: chunk.dirty, runFailed: reason ? { reason, byThisChunk: true } : null };
   }
-  async close(): Promise<void> {}
 }

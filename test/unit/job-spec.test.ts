@@ -37,10 +37,6 @@ describe('job file', () => {
     ]);
   });
 
-  it('rejects features this build does not do yet, by path', () => {
-    expect(checkJob({ ...minimal, target: { ...minimal.target, loadMode: 'swap' } })).toEqual(['target.loadMode: "swap" is not supported yet']);
-  });
-
   it('a throttle below the stated minimum is rejected', () => {
     expect(checkJob({ ...minimal, channel: { rowsPerSecond: 0.5 } })[0]).toMatch(/^channel\.rowsPerSecond: Too small/);
   });

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import type mysql from 'mysql2/promise';
 import { RetryableError } from '../../core/errors.ts';
-import type { DirtyRecord, Ledger, RangeRecord, RangeSpec, RunRecord, RunStatus } from '../../core/ports.ts';
+import type { DirtyRecord, Ledger, RangeRecord, RangeSpec, RunRecord, RunStatus, ThrottleCost } from '../../core/ports.ts';
+import { reserveBoth } from '../../core/throttle.ts';
 import { checkedQuery, mysqlError } from './connect.ts';
-import { ledgerDdl, type LedgerTables, runSelect } from './sql.ts';
+import { LEDGER_COLUMNS, ledgerDdl, ledgerMigrations, type LedgerTables, runSelect } from './sql.ts';
 
 /** A finalizer that has not finished after this long is taken to have died. */
 const FINALIZE_STALE_SECONDS = 900;
@@ -27,6 +28,7 @@ function toRun(r: Db): RunRecord {
     dirtyRecords: Number(r.dirty_records),
     skipped: Number(r.skipped),
     bytesWritten: Number(r.bytes_written),
+    prepared: r.prepared_at !== null,
     createdAt: date(r.created_at),
     finishedAt: r.finished_at === null ? null : date(r.finished_at),
   };
@@ -70,7 +72,16 @@ export class MysqlLedger implements Ledger {
   /** Creates the ledger tables when missing (once per process). */
   private ensure(): Promise<void> {
     this.ready ??= (async () => {
-      for (const ddl of ledgerDdl(this.t)) await checkedQuery(this.pool, this.server, 'creating the ledger tables', ddl);
+      const doing = 'creating the ledger tables';
+      for (const ddl of ledgerDdl(this.t)) await checkedQuery(this.pool, this.server, doing, ddl);
+      const have = await checkedQuery<{ tableName: string; columnName: string }[]>(this.pool, this.server, doing, LEDGER_COLUMNS, [
+        this.t.database,
+        `${this.t.prefix.replaceAll('_', '\\_')}%`,
+      ]);
+      const present = new Set(have.map((c) => `${c.tableName}.${c.columnName}`));
+      for (const m of ledgerMigrations(this.t)) {
+        if (!present.has(`${m.table}.${m.column}`)) await checkedQuery(this.pool, this.server, 'upgrading the ledger tables', m.sql);
+      }
     })().catch((error) => {
       this.ready = null;
       throw error;
@@ -145,16 +156,50 @@ export class MysqlLedger implements Ledger {
     );
   }
 
-  async startRange(runId: string, rangeId: number, owner: string): Promise<{ range: RangeRecord; run: RunRecord } | null> {
-    await this.query(
+  async markPrepared(runId: string): Promise<void> {
+    await this.query(`UPDATE ${this.t.runs} SET prepared_at = NOW(3), updated_at = NOW(3) WHERE run_id = ?`, [runId]);
+  }
+
+  async startRange(runId: string, rangeId: number, owner: string): Promise<{ range: RangeRecord; run: RunRecord; attemptId: number } | null> {
+    const updated = await this.query<{ affectedRows: number }>(
       `UPDATE ${this.t.ranges} SET attempts = attempts + 1, owner = ?, started_at = COALESCE(started_at, NOW(3)), updated_at = NOW(3),
               status = IF(status = 'pending', 'running', status)
         WHERE run_id = ? AND range_id = ?`,
       [owner, runId, rangeId],
     );
+    if (updated.affectedRows === 0) return null;
+    const attempt = await this.query<{ insertId: number }>(
+      `INSERT INTO ${this.t.attempts} (run_id, range_id, owner, started_at) VALUES (?, ?, ?, NOW(3))`,
+      [runId, rangeId, owner],
+    );
     const [range] = await this.query<Db[]>(`SELECT * FROM ${this.t.ranges} WHERE run_id = ? AND range_id = ?`, [runId, rangeId]);
     const run = await this.getRun(runId);
-    return range && run ? { range: toRange(range), run } : null;
+    return range && run ? { range: toRange(range), run, attemptId: attempt.insertId } : null;
+  }
+
+  async endAttempt(attemptId: number): Promise<void> {
+    await this.query(`UPDATE ${this.t.attempts} SET ended_at = NOW(3) WHERE id = ?`, [attemptId]);
+  }
+
+  async reserve(runId: string, cost: ThrottleCost, rates: ThrottleCost): Promise<number> {
+    const conn = await this.connection();
+    try {
+      await conn.beginTransaction();
+      const [[row]] = (await conn.query(
+        `SELECT throttle_rows AS rows_, throttle_bytes AS bytes_, UNIX_TIMESTAMP(NOW(6)) AS now_ FROM ${this.t.runs} WHERE run_id = ? FOR UPDATE`,
+        [runId],
+      )) as unknown as [Db[]];
+      const clocks = { rows: row.rows_ === null ? null : Number(row.rows_), bytes: row.bytes_ === null ? null : Number(row.bytes_) };
+      const { clocks: next, wait } = reserveBoth(clocks, Number(row.now_), cost, rates);
+      await conn.query(`UPDATE ${this.t.runs} SET throttle_rows = ?, throttle_bytes = ? WHERE run_id = ?`, [next.rows, next.bytes, runId]);
+      await conn.commit();
+      return wait * 1000;
+    } catch (error) {
+      await conn.rollback().catch(() => {});
+      throw mysqlError(error, this.server, 'throttling');
+    } finally {
+      conn.release();
+    }
   }
 
   async finishRange(runId: string, rangeId: number): Promise<boolean> {
@@ -222,6 +267,11 @@ export class MysqlLedger implements Ledger {
   async listDirty(runId: string): Promise<DirtyRecord[]> {
     const rows = await this.query<Db[]>(`SELECT range_id, column_name, reason, record FROM ${this.t.dirty} WHERE run_id = ? ORDER BY id`, [runId]);
     return rows.map((r) => ({ rangeId: Number(r.range_id), column: r.column_name === null ? null : String(r.column_name), reason: String(r.reason), record: String(r.record) }));
+  }
+
+  async listAttempts(runId: string): Promise<Array<{ rangeId: number; startedAt: Date; endedAt: Date | null }>> {
+    const rows = await this.query<Db[]>(`SELECT range_id, started_at, ended_at FROM ${this.t.attempts} WHERE run_id = ? ORDER BY id`, [runId]);
+    return rows.map((r) => ({ rangeId: Number(r.range_id), startedAt: date(r.started_at), endedAt: r.ended_at === null ? null : date(r.ended_at) }));
   }
 
   private async query<T>(sql: string, values: unknown[]): Promise<T> {

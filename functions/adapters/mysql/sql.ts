@@ -25,6 +25,25 @@ export function tableName(name: string, defaultDatabase: string): TableName {
   return { database, table, sql: `${quoteId(database)}.${quoteId(table)}` };
 }
 
+/**
+ * The staging table of a swap-mode run, and the name the live table has for
+ * a moment during the swap: both derived from the run, so any consumer and
+ * the next run of the job can find them.
+ */
+export function swapTables(live: TableName, runId: string): { staging: TableName; old: TableName; pattern: string } {
+  const base = live.table.slice(0, 40);
+  const tag = runId.replaceAll('-', '').slice(0, 12);
+  const named = (table: string) => ({ database: live.database, table, sql: `${quoteId(live.database)}.${quoteId(table)}` });
+  return { staging: named(`${base}__bs_${tag}`), old: named(`${base}__bs_old_${tag}`), pattern: `${base.replace(/[\\_%]/g, (c) => `\\${c}`)}\\_\\_bs\\_%` };
+}
+
+/** The run a staging or old table belongs to (its 12-character tag), from its name. */
+export function swapTag(table: string): string | null {
+  return /__bs_(?:old_)?([0-9a-f]{12})$/.exec(table)?.[1] ?? null;
+}
+
+export const LIST_TABLES = 'SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME LIKE ?';
+
 // ---- target schema ------------------------------------------------------------
 
 export const DESCRIBE_COLUMNS = `
@@ -170,12 +189,16 @@ export interface LedgerTables {
   runs: string;
   ranges: string;
   dirty: string;
+  attempts: string;
+  /** Where they live, for information_schema. */
+  database: string;
+  prefix: string;
 }
 
 export function ledgerTables(ledger: Ledger, targetDatabase: string): LedgerTables {
-  const db = quoteId(ledger.database ?? targetDatabase);
-  const t = (name: string) => `${db}.${quoteId(ledger.prefix + name)}`;
-  return { runs: t('runs'), ranges: t('ranges'), dirty: t('dirty') };
+  const database = ledger.database ?? targetDatabase;
+  const t = (name: string) => `${quoteId(database)}.${quoteId(ledger.prefix + name)}`;
+  return { runs: t('runs'), ranges: t('ranges'), dirty: t('dirty'), attempts: t('attempts'), database, prefix: ledger.prefix };
 }
 
 export function ledgerDdl(t: LedgerTables): string[] {
@@ -189,6 +212,9 @@ export function ledgerDdl(t: LedgerTables): string[] {
       ranges INT NOT NULL DEFAULT 0,
       ranges_done INT NOT NULL DEFAULT 0,
       dirty_records BIGINT NOT NULL DEFAULT 0,
+      prepared_at DATETIME(3) NULL,
+      throttle_rows DOUBLE NULL,
+      throttle_bytes DOUBLE NULL,
       created_at DATETIME(3) NOT NULL,
       updated_at DATETIME(3) NOT NULL,
       finished_at DATETIME(3) NULL,
@@ -224,13 +250,36 @@ export function ledgerDdl(t: LedgerTables): string[] {
       created_at DATETIME(3) NOT NULL,
       KEY by_run (run_id, range_id)
     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+    `CREATE TABLE IF NOT EXISTS ${t.attempts} (
+      id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+      run_id VARCHAR(40) NOT NULL,
+      range_id INT NOT NULL,
+      owner VARCHAR(128) NOT NULL,
+      started_at DATETIME(3) NOT NULL,
+      ended_at DATETIME(3) NULL,
+      KEY by_run (run_id, range_id)
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
   ];
 }
+
+/** Columns added since the first ledger: added to an older ledger when it is opened. */
+export function ledgerMigrations(t: LedgerTables): Array<{ table: string; column: string; sql: string }> {
+  const runs = `${t.prefix}runs`;
+  return [
+    { table: runs, column: 'prepared_at', sql: `ALTER TABLE ${t.runs} ADD COLUMN prepared_at DATETIME(3) NULL` },
+    { table: runs, column: 'throttle_rows', sql: `ALTER TABLE ${t.runs} ADD COLUMN throttle_rows DOUBLE NULL` },
+    { table: runs, column: 'throttle_bytes', sql: `ALTER TABLE ${t.runs} ADD COLUMN throttle_bytes DOUBLE NULL` },
+  ];
+}
+
+export const LEDGER_COLUMNS = `
+  SELECT TABLE_NAME AS tableName, COLUMN_NAME AS columnName FROM information_schema.COLUMNS
+   WHERE TABLE_SCHEMA = ? AND TABLE_NAME LIKE ?`;
 
 /** Run totals are sums over its ranges; the run row keeps what must be counted atomically. */
 export function runSelect(t: LedgerTables): string {
   return `SELECT u.run_id, u.job, u.logical_time, u.status, u.error, u.ranges, u.ranges_done,
-          u.dirty_records, u.created_at, u.finished_at,
+          u.dirty_records, u.prepared_at, u.created_at, u.finished_at,
           COALESCE(SUM(r.rows_read), 0) AS rows_read, COALESCE(SUM(r.rows_written), 0) AS rows_written,
           COALESCE(SUM(r.skipped), 0) AS skipped, COALESCE(SUM(r.bytes_written), 0) AS bytes_written
      FROM ${t.runs} u LEFT JOIN ${t.ranges} r ON r.run_id = u.run_id`;

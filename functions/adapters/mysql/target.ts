@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import type mysql from 'mysql2/promise';
 import { writeBisecting } from '../../core/bisect.ts';
 import { recordJson } from '../../core/convert.ts';
-import { JobError, RangeBusyError } from '../../core/errors.ts';
+import { JobError, RangeBusyError, StatementError } from '../../core/errors.ts';
 import { dirtyLimitReason } from '../../core/policy.ts';
 import type { Chunk, ChunkResult, DirtyRecord, OutRow, Row, Target, TargetColumn } from '../../core/ports.ts';
 import { checkedQuery, driverMessage, isRowError, mysqlError } from './connect.ts';
@@ -12,8 +12,12 @@ import {
   insertSql,
   JSON_CHECKS,
   jsonCheckColumn,
+  LIST_TABLES,
   loadDataSql,
   type LedgerTables,
+  quoteId,
+  swapTables,
+  swapTag,
   type TableName,
   toTargetColumn,
   type WriteVerb,
@@ -23,6 +27,9 @@ export interface MysqlTargetOptions {
   table: TableName;
   ledger: LedgerTables;
   writeMode: 'insert' | 'ignore' | 'replace' | 'upsert';
+  loadMode: 'append' | 'truncate' | 'swap';
+  preSql: readonly string[];
+  postSql: readonly string[];
   dirtyRecordLimit: number | null;
   /** Use LOAD DATA LOCAL INFILE when the server allows it (MySQL 8 ships with it off). */
   loadData: boolean;
@@ -74,6 +81,38 @@ export class MysqlTarget implements Target {
     return columns;
   }
 
+  /**
+   * The run's start, before any range is written: pre-SQL in order, then
+   * (truncate) the live table emptied once, or (swap) staging tables of
+   * ended runs dropped and this run's staging table created like the live one.
+   */
+  async prepare(runId: string): Promise<void> {
+    await this.statements(this.options.preSql, 'target.preSql');
+    const { table, loadMode } = this.options;
+    if (loadMode === 'truncate') await this.run(`TRUNCATE TABLE ${table.sql}`, 'emptying the table');
+    if (loadMode === 'swap') {
+      await this.dropStagingOfEndedRuns();
+      const { staging } = swapTables(table, runId);
+      await this.run(`CREATE TABLE IF NOT EXISTS ${staging.sql} LIKE ${table.sql}`, 'creating the staging table');
+    }
+  }
+
+  /**
+   * The run's end, after every range: (swap) one atomic RENAME puts the
+   * staging table in the live table's place, then post-SQL in order. A
+   * finalizer that died after the rename finds the staging table gone and
+   * only cleans up.
+   */
+  async publish(runId: string): Promise<void> {
+    const { table, loadMode } = this.options;
+    if (loadMode === 'swap') {
+      const { staging, old } = swapTables(table, runId);
+      if (await this.tableExists(staging.table)) await this.run(`RENAME TABLE ${table.sql} TO ${old.sql}, ${staging.sql} TO ${table.sql}`, 'swapping the staging table in');
+      await this.run(`DROP TABLE IF EXISTS ${old.sql}`, 'dropping the replaced table');
+    }
+    await this.statements(this.options.postSql, 'target.postSql');
+  }
+
   async write(chunk: Chunk): Promise<ChunkResult> {
     const { ledger, server } = this.options;
     const conn = await this.connection();
@@ -107,13 +146,66 @@ export class MysqlTarget implements Target {
       return { written, bytes, skipped, dirty, runFailed: reason === null ? null : { reason, byThisChunk: true } };
     } catch (error) {
       await conn.rollback().catch(() => {});
-      throw mysqlError(error, server, `writing to ${this.options.table.database}.${this.options.table.table}`);
+      throw mysqlError(error, server, `writing to ${this.writeTable(chunk.runId).table}`);
     } finally {
       conn.release();
     }
   }
 
-  async close(): Promise<void> {}
+  /** The table this run's rows go to: the live table, or in swap mode the run's staging table. */
+  private writeTable(runId: string): TableName {
+    return this.options.loadMode === 'swap' ? swapTables(this.options.table, runId).staging : this.options.table;
+  }
+
+  private async run(sql: string, doing: string): Promise<void> {
+    await checkedQuery(this.pool, this.options.server, doing, sql);
+  }
+
+  /** Statements in order on one connection; a failure names the statement's position and the database's message. */
+  private async statements(list: readonly string[], where: string): Promise<void> {
+    if (list.length === 0) return;
+    const conn = await this.connection();
+    try {
+      for (const [i, sql] of list.entries()) {
+        try {
+          await conn.query(sql);
+        } catch (error) {
+          const mapped = mysqlError(error, this.options.server, `${where}[${i}]`);
+          throw mapped instanceof StatementError ? new StatementError(`${where}[${i}] failed: ${driverMessage(error)}`, { cause: error }) : mapped;
+        }
+      }
+    } finally {
+      conn.release();
+    }
+  }
+
+  /** Tables of the target database whose names match a LIKE pattern. */
+  private async tablesLike(pattern: string): Promise<string[]> {
+    const rows = await checkedQuery<{ name: string }[]>(this.pool, this.options.server, 'listing tables', LIST_TABLES, [this.options.table.database, pattern]);
+    return rows.map((r) => r.name);
+  }
+
+  private async tableExists(name: string): Promise<boolean> {
+    return (await this.tablesLike(name.replace(/[\\_%]/g, (c) => `\\${c}`))).includes(name);
+  }
+
+  /** Staging (and half-swapped) tables of this live table whose runs have ended or were abandoned. */
+  private async dropStagingOfEndedRuns(): Promise<void> {
+    const { table, ledger } = this.options;
+    const found = await this.tablesLike(swapTables(table, '').pattern);
+    if (found.length === 0) return;
+    const live = await checkedQuery<{ tag: string }[]>(
+      this.pool,
+      this.options.server,
+      'reading the run ledger',
+      `SELECT LEFT(REPLACE(run_id, '-', ''), 12) AS tag FROM ${ledger.runs} WHERE status IN ('planning', 'running', 'finalizing')`,
+    );
+    const unfinished = new Set(live.map((r) => r.tag));
+    for (const name of found) {
+      const tag = swapTag(name);
+      if (tag && !unfinished.has(tag)) await this.run(`DROP TABLE IF EXISTS ${quoteId(table.database)}.${quoteId(name)}`, 'dropping a stale staging table');
+    }
+  }
 
   private async connection(): Promise<mysql.PoolConnection> {
     try {
@@ -149,7 +241,7 @@ export class MysqlTarget implements Target {
     const bytes = data.length;
     if (mode !== 'upsert' && (await this.canLoadData(conn))) {
       await conn.query('SAVEPOINT batchsync_load');
-      const loaded = await this.load(conn, chunk.columns, data, mode === 'replace' ? 'REPLACE' : 'IGNORE');
+      const loaded = await this.load(conn, this.writeTable(chunk.runId), chunk.columns, data, mode === 'replace' ? 'REPLACE' : 'IGNORE');
       if (loaded) {
         const rows = chunk.rows.length;
         const skipped = rows - loaded.affected;
@@ -175,13 +267,14 @@ export class MysqlTarget implements Target {
   /** LOAD DATA LOCAL of the rows; null when the server refuses LOCAL (then never tried again). */
   private async load(
     conn: mysql.PoolConnection,
+    table: TableName,
     columns: readonly TargetColumn[],
     data: Buffer,
     verb: 'IGNORE' | 'REPLACE',
   ): Promise<{ affected: number; warnings: number } | null> {
     try {
       const [result] = (await conn.query({
-        sql: loadDataSql(this.options.table.sql, columns, verb),
+        sql: loadDataSql(table.sql, columns, verb),
         infileStreamFactory: () => Readable.from([data]),
       })) as unknown as [{ affectedRows: number; warningStatus: number }];
       // REPLACE counts a replaced row twice (delete + insert); only its warnings matter.
@@ -201,7 +294,7 @@ export class MysqlTarget implements Target {
    * for a row's sake is bisected to that row, which becomes a dirty record.
    */
   private async insertBisecting(conn: mysql.PoolConnection, chunk: Chunk, verb: WriteVerb, upsert: boolean): Promise<Omit<Written, 'bytes'>> {
-    const { table } = this.options;
+    const table = this.writeTable(chunk.runId);
     const indexes = chunk.rows.map((_, i) => i);
     let affected = 0;
     const attempt = async (group: readonly number[]): Promise<string | null> => {
