@@ -11,6 +11,7 @@ import { mapColumns } from '../core/mapping.ts';
 import { RANGES_PER_CONSUMER } from '../core/plan.ts';
 import type { Ledger } from '../core/ports.ts';
 import { redact } from '../core/redact.ts';
+import { peakConcurrency } from '../core/throttle.ts';
 import { parseVarArgs, resolveJob, schedulingVars } from '../core/vars.ts';
 import { localConsumerHandler, localOpener, sqsClient } from './local.ts';
 import { dirtySummary, formatRun, Progress, rangeSummary, runSummary } from './output.ts';
@@ -152,9 +153,11 @@ async function commandStatus(runId: string | undefined, values: Values, opener: 
     const run = await ledger.getRun(runId);
     if (!run) throw new BatchsyncError(`no run ${runId} in the ledger`);
     const ranges = await ledger.listRanges(runId);
-    if (values.json) out(JSON.stringify({ ...runSummary(run), ranges: ranges.map(rangeSummary) }));
+    const peak = peakConcurrency(await ledger.listAttempts(runId), run.finishedAt ?? new Date());
+    if (values.json) out(JSON.stringify({ ...runSummary(run), peakConcurrency: peak, ranges: ranges.map(rangeSummary) }));
     else {
       out(formatRun(run));
+      out(`  at most ${peak} consumers at once`);
       for (const r of ranges) out(`  range ${r.rangeId}  ${r.status}  read ${r.rowsRead}  written ${r.rowsWritten}  dirty ${r.dirtyRecords}  ${r.spec.description}${r.error ? `  error: ${r.error}` : ''}`);
     }
     return 0;

@@ -39,9 +39,18 @@ export function reserveBoth(
   return { clocks: next, wait };
 }
 
-/** The most attempts that overlapped in time: how many consumers worked at once. */
-export function peakConcurrency(attempts: ReadonlyArray<{ startedAt: Date; endedAt: Date }>): number {
-  const events = attempts.flatMap((a) => [
+/**
+ * The most attempts at a run's ranges that overlapped in time: how many
+ * consumers worked on the job at once. An attempt that never ended (its
+ * consumer died) is taken to end when the next attempt at its range began,
+ * or at `runEnd`.
+ */
+export function peakConcurrency(attempts: ReadonlyArray<{ rangeId: number; startedAt: Date; endedAt: Date | null }>, runEnd: Date): number {
+  const intervals = attempts.map((a, i) => {
+    const next = attempts.slice(i + 1).find((b) => b.rangeId === a.rangeId);
+    return { startedAt: a.startedAt, endedAt: a.endedAt ?? next?.startedAt ?? runEnd };
+  });
+  const events = intervals.flatMap((a) => [
     { at: a.startedAt.getTime(), delta: 1 },
     { at: a.endedAt.getTime(), delta: -1 },
   ]);

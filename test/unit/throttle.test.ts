@@ -61,12 +61,22 @@ describe('peak concurrency', () => {
   it('counts overlapping attempts; one ending as another starts is not an overlap', () => {
     const at = (s: number) => new Date(s * 1000);
     expect(peakConcurrency([
-      { startedAt: at(0), endedAt: at(10) },
-      { startedAt: at(5), endedAt: at(15) },
-      { startedAt: at(10), endedAt: at(20) },
-      { startedAt: at(12), endedAt: at(13) },
-    ])).toBe(3);
-    expect(peakConcurrency([{ startedAt: at(0), endedAt: at(1) }, { startedAt: at(1), endedAt: at(2) }])).toBe(1);
+      { rangeId: 0, startedAt: at(0), endedAt: at(10) },
+      { rangeId: 1, startedAt: at(5), endedAt: at(15) },
+      { rangeId: 2, startedAt: at(10), endedAt: at(20) },
+      { rangeId: 3, startedAt: at(12), endedAt: at(13) },
+    ], at(20))).toBe(3);
+    expect(peakConcurrency([{ rangeId: 0, startedAt: at(0), endedAt: at(1) }, { rangeId: 1, startedAt: at(1), endedAt: at(2) }], at(2))).toBe(1);
+  });
+
+  it('an attempt whose consumer died ends when its range is attempted again', () => {
+    const at = (s: number) => new Date(s * 1000);
+    const attempts = [
+      { rangeId: 0, startedAt: at(0), endedAt: null },
+      { rangeId: 1, startedAt: at(1), endedAt: at(9) },
+      { rangeId: 0, startedAt: at(5), endedAt: at(10) },
+    ];
+    expect(peakConcurrency(attempts, at(10))).toBe(2);
   });
 });
 
