@@ -1,36 +1,134 @@
 /**
- * What both Lambda functions read from their environment, parsed once at
- * cold start. Everything else comes from the job files bundled with them.
+ * What both Lambda functions share: their environment, parsed once at cold
+ * start, and the clients, pools and metrics made from it. The CDK stack
+ * imports the names from here (queue names, metric names), so the two
+ * sides cannot drift apart.
  */
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
 import { EventBridgeEvents, noEvents } from './adapters/events.ts';
 import { createOpener } from './adapters/open-job.ts';
 import { SecretsManagerReader } from './adapters/secrets.ts';
+import type { Log } from './consumer/consumer.ts';
+import type { JobSpec } from './core/job-spec.ts';
+import type { JobResources } from './core/plan.ts';
+import type { Events, Ledger, RunEvent } from './core/ports.ts';
 
 export const LambdaEnv = z.object({
-  /** Where the job files are; the CDK stack copies them next to the handler. */
+  /** Where the job files are; the CDK stack copies them next to the planner's bundle. */
   BATCHSYNC_JOBS_DIR: z.string().default(fileURLToPath(new URL('./jobs/', import.meta.url))),
-  /** Queue names are this prefix and the job's name. */
+  /** Queue names are this prefix and the job's name (see rangeQueueName). */
   BATCHSYNC_QUEUE_PREFIX: z.string().default('batchsync-'),
   BATCHSYNC_EVENT_BUS: z.string().optional(),
+  BATCHSYNC_METRICS_NAMESPACE: z.string().default('batchsync'),
   BATCHSYNC_LOAD_DATA: z.enum(['true', 'false']).default('true'),
   AWS_LAMBDA_LOG_STREAM_NAME: z.string().optional(),
 });
 export type LambdaEnv = z.infer<typeof LambdaEnv>;
 
-/** Clients, pools and secrets made once per execution environment and reused while it is warm. */
-export function lambdaResources(env: LambdaEnv, processEnv: Record<string, string | undefined>) {
+/**
+ * The name of a job's range queue. A job with maxConcurrency 1 gets a FIFO
+ * queue, whose one message group per run lets a single range of the run be
+ * in flight: the Lambda event source cannot limit itself below 2.
+ */
+export function rangeQueueName(prefix: string, job: Pick<JobSpec, 'name' | 'channel'>): string {
+  return `${prefix}${job.name}${job.channel.maxConcurrency === 1 ? '.fifo' : ''}`;
+}
+
+/** The `service` dimension of every batchsync metric; with `job`, what the stack's alarms select on. */
+export const METRICS_SERVICE = 'batchsync';
+
+/** The per-job metrics the functions emit (dimensions: service, job). */
+export const METRIC = {
+  runsStarted: 'RunsStarted',
+  rangesQueued: 'RangesQueued',
+  runsSucceeded: 'RunsSucceeded',
+  runsFailed: 'RunsFailed',
+  rowsRead: 'RowsRead',
+  rowsWritten: 'RowsWritten',
+  dirtyRecords: 'DirtyRecords',
+  skippedRows: 'SkippedRows',
+  bytesWritten: 'BytesWritten',
+  runDuration: 'RunDuration',
+} as const;
+
+type Measure = [name: string, unit: (typeof MetricUnit)[keyof typeof MetricUnit], value: number];
+
+/**
+ * Emits one set of a job's metrics at once. Everything between adding the
+ * dimension and publishing is synchronous, so concurrent records of a batch
+ * cannot mix their jobs' values.
+ */
+export function emitJobMetrics(metrics: Metrics, job: string, measures: Measure[]): void {
+  metrics.addDimension('job', job);
+  for (const [name, unit, value] of measures) metrics.addMetric(name, unit, value);
+  metrics.publishStoredMetrics();
+}
+
+/**
+ * Events that also measure the runs they announce: a run's end ("Run
+ * Succeeded" / "Run Failed") is counted, and its totals from the ledger (rows
+ * read and written, dirty records, bytes, duration) are emitted once, by
+ * whoever ended the run. A metric that cannot be read never fails the run.
+ */
+export function measuredEvents(inner: Events, ledgers: ReadonlyMap<string, Ledger>, metrics: Metrics, log: Log): Events {
+  return {
+    async publish(event: RunEvent): Promise<void> {
+      await inner.publish(event);
+      const measures: Measure[] = [[event.type === 'Run Succeeded' ? METRIC.runsSucceeded : METRIC.runsFailed, MetricUnit.Count, 1]];
+      try {
+        const run = await ledgers.get(event.job)?.getRun(event.runId);
+        if (run) {
+          measures.push(
+            [METRIC.rowsRead, MetricUnit.Count, run.rowsRead],
+            [METRIC.rowsWritten, MetricUnit.Count, run.rowsWritten],
+            [METRIC.dirtyRecords, MetricUnit.Count, run.dirtyRecords],
+            [METRIC.skippedRows, MetricUnit.Count, run.skipped],
+            [METRIC.bytesWritten, MetricUnit.Bytes, run.bytesWritten],
+            [METRIC.runDuration, MetricUnit.Milliseconds, (run.finishedAt ?? new Date()).getTime() - run.createdAt.getTime()],
+          );
+        }
+      } catch (error) {
+        log.error('cannot read the run totals for its metrics', { job: event.job, runId: event.runId, error: String(error) });
+      }
+      emitJobMetrics(metrics, event.job, measures);
+    },
+  };
+}
+
+/**
+ * Clients, pools, secrets and metrics, made once per execution environment
+ * and reused while it is warm. `open` and `openLedger` remember each job's
+ * ledger, where the run totals of its metrics are read.
+ */
+export function lambdaResources(env: LambdaEnv, processEnv: Record<string, string | undefined>, log: Log) {
   const opener = createOpener({
     env: processEnv,
     secrets: new SecretsManagerReader(new SecretsManagerClient({})),
     poolSize: 4,
     loadData: env.BATCHSYNC_LOAD_DATA === 'true',
   });
-  const events = env.BATCHSYNC_EVENT_BUS ? new EventBridgeEvents(new EventBridgeClient({}), env.BATCHSYNC_EVENT_BUS) : noEvents;
-  const owner = `lambda:${env.AWS_LAMBDA_LOG_STREAM_NAME ?? hostname()}:${process.pid}`;
-  return { opener, events, owner };
+  const ledgers = new Map<string, Ledger>();
+  const metrics = new Metrics({ namespace: env.BATCHSYNC_METRICS_NAMESPACE, serviceName: METRICS_SERVICE });
+  const bus = env.BATCHSYNC_EVENT_BUS ? new EventBridgeEvents(new EventBridgeClient({}), env.BATCHSYNC_EVENT_BUS) : noEvents;
+  return {
+    async open(job: JobSpec): Promise<JobResources> {
+      const resources = await opener.open(job);
+      ledgers.set(job.name, resources.ledger);
+      return resources;
+    },
+    async openLedger(job: JobSpec): Promise<Ledger> {
+      const ledger = await opener.openLedger(job.target);
+      ledgers.set(job.name, ledger);
+      return ledger;
+    },
+    forget: opener.forget,
+    events: measuredEvents(bus, ledgers, metrics, log),
+    metrics,
+    owner: `lambda:${env.AWS_LAMBDA_LOG_STREAM_NAME ?? hostname()}:${process.pid}`,
+  };
 }

@@ -1,18 +1,37 @@
 /** The consumer Lambda: SQS batches of range messages in, batchItemFailures out. */
 import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { SqsQueue } from '../adapters/sqs.ts';
 import { sleep } from '../core/stream.ts';
 import { LambdaEnv, lambdaResources } from '../lambda-env.ts';
 import { createConsumerHandler } from './consumer.ts';
 
 const env = LambdaEnv.parse(process.env);
-const { opener, events, owner } = lambdaResources(env, process.env);
+const log = new Logger({ serviceName: 'batchsync-consumer' });
+const resources = lambdaResources(env, process.env, log);
+const sqs = new SQSClient({});
+const queues = new Map<string, SqsQueue>();
 
+/** The queue a record came from, by the name at the end of its ARN (arn:aws:sqs:region:account:name). */
+function queueOf(eventSourceARN: string): SqsQueue {
+  const name = eventSourceARN.split(':')[5];
+  let queue = queues.get(name);
+  if (!queue) {
+    queue = new SqsQueue(sqs, name);
+    queues.set(name, queue);
+  }
+  return queue;
+}
+
+// Rows, dirty records and duration are emitted per job when a run ends (resources.events), from the ledger's totals.
 export const handler = createConsumerHandler({
-  open: opener.open,
-  forget: opener.forget,
-  events,
-  owner,
+  open: resources.open,
+  forget: resources.forget,
+  requeue: (record, message) => queueOf(record.eventSourceARN).send([message]),
+  events: resources.events,
+  owner: resources.owner,
   now: Date.now,
   sleep,
-  log: new Logger({ serviceName: 'batchsync-consumer' }),
-});
+  log,
+}).use(injectLambdaContext(log));

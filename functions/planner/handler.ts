@@ -1,24 +1,54 @@
 /** The planner Lambda: a schedule, an upstream run's success, an S3 object or a manual invoke in; ranges on SQS out. */
 import { randomUUID } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
 import { loadJobDir } from '../adapters/job-files.ts';
 import { SqsQueue } from '../adapters/sqs.ts';
-import { LambdaEnv, lambdaResources } from '../lambda-env.ts';
-import { createPlannerHandler } from './planner.ts';
+import { AuthError } from '../core/errors.ts';
+import { emitJobMetrics, LambdaEnv, lambdaResources, METRIC, rangeQueueName } from '../lambda-env.ts';
+import { createPlannerHandler, type PlannedJob } from './planner.ts';
 
 const env = LambdaEnv.parse(process.env);
-const { opener, events } = lambdaResources(env, process.env);
+const log = new Logger({ serviceName: 'batchsync-planner' });
+const resources = lambdaResources(env, process.env, log);
 const jobs = await loadJobDir(env.BATCHSYNC_JOBS_DIR);
 const sqs = new SQSClient({});
 
-export const handler = createPlannerHandler({
+const plan = createPlannerHandler({
   jobs,
-  open: opener.open,
-  ledgerOf: (job) => opener.openLedger(job.target),
-  queueFor: (job) => new SqsQueue(sqs, `${env.BATCHSYNC_QUEUE_PREFIX}${job.name}`),
-  events,
+  open: resources.open,
+  ledgerOf: resources.openLedger,
+  queueFor: (job) => new SqsQueue(sqs, rangeQueueName(env.BATCHSYNC_QUEUE_PREFIX, job)),
+  events: resources.events,
   newRunId: randomUUID,
   now: () => new Date(),
-  log: new Logger({ serviceName: 'batchsync-planner' }),
+  log,
 });
+
+async function planWithFreshCredentials(event: unknown, context: Context): Promise<PlannedJob[]> {
+  try {
+    return await plan(event, context);
+  } catch (error) {
+    if (!(error instanceof AuthError)) throw error;
+    // A warm pool whose secret was rotated: read the secrets again, once. Planning again is safe (one run per logical time).
+    await resources.forget();
+    return plan(event, context);
+  }
+}
+
+export const handler = middy<unknown, PlannedJob[], Error, Context>()
+  .use(injectLambdaContext(log))
+  .handler(async (event, context) => {
+    const planned = await planWithFreshCredentials(event, context);
+    for (const p of planned.filter((p) => p.outcome === 'created')) {
+      emitJobMetrics(resources.metrics, p.job, [
+        [METRIC.runsStarted, MetricUnit.Count, 1],
+        [METRIC.rangesQueued, MetricUnit.Count, p.ranges],
+      ]);
+    }
+    return planned;
+  });

@@ -1,0 +1,136 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { JobError } from '../functions/core/errors.ts';
+import { type Connection, JobFileError, type JobSpec, parseJob } from '../functions/core/job-spec.ts';
+import { rangeQueueName } from '../functions/lambda-env.ts';
+
+/** A job to deploy, and the file it came from (copied into the planner's bundle). */
+export interface DeployJob {
+  file: string;
+  spec: JobSpec;
+}
+
+/** The longest SQS queue name. */
+const QUEUE_NAME_MAX = 80;
+
+/** The dead-letter queue of a range queue. */
+export function deadLetterQueueName(queueName: string): string {
+  return queueName.endsWith('.fifo') ? `${queueName.slice(0, -'.fifo'.length)}-dlq.fifo` : `${queueName}-dlq`;
+}
+
+/** A job's connections, each with its path in the job file. */
+function connectionsOf(job: JobSpec): Array<[path: string, conn: Connection]> {
+  const out: Array<[string, Connection]> = [['target.connection', job.target.connection]];
+  if (job.source.type !== 'files') {
+    out.push(['source.connection', job.source.connection]);
+    if (job.source.replica) out.push(['source.replica', job.source.replica]);
+  }
+  return out;
+}
+
+/** A job file with problems that only matter once it is deployed. */
+function problemsOf(job: JobSpec, names: ReadonlySet<string>, queuePrefix: string): string[] {
+  const out: string[] = [];
+  for (const [path, conn] of connectionsOf(job)) {
+    if (conn.url !== undefined) {
+      out.push(`${path}.url: a deployed job reads its credentials from Secrets Manager: use secretId (a url would carry the password in the job file and the function's bundle)`);
+    }
+    if (conn.urlFromEnv !== undefined) {
+      out.push(`${path}.urlFromEnv: a deployed job reads its credentials from Secrets Manager: use secretId (the functions have no variable ${conn.urlFromEnv})`);
+    }
+  }
+  if (job.source.type === 'files' && job.source.url.startsWith('file://')) {
+    out.push('source.url: a deployed function has no local files to read (file://)');
+  }
+  if (job.schedule && job.schedule.cron.trim().split(/\s+/).length !== 6) {
+    out.push('schedule.cron: EventBridge Scheduler takes six fields: minutes hours day-of-month month day-of-week year (e.g. "0 2 * * ? *")');
+  }
+  job.dependsOn.forEach((upstream, i) => {
+    if (upstream === job.name) out.push(`dependsOn[${i}]: a job cannot depend on itself`);
+    else if (!names.has(upstream)) out.push(`dependsOn[${i}]: no job "${upstream}" is deployed`);
+  });
+  const dlq = deadLetterQueueName(rangeQueueName(queuePrefix, job));
+  if (dlq.length > QUEUE_NAME_MAX) {
+    out.push(`name: its queue ${dlq} would be longer than SQS allows (${QUEUE_NAME_MAX}); shorten the job name or the deployment name`);
+  }
+  return out;
+}
+
+/** The jobs on a dependency cycle, as `a -> b -> a`, or null. */
+function findCycle(jobs: ReadonlyMap<string, JobSpec>): string | null {
+  const state = new Map<string, 'visiting' | 'done'>();
+  const path: string[] = [];
+  const visit = (name: string): string | null => {
+    if (state.get(name) === 'done') return null;
+    if (state.get(name) === 'visiting') return [...path.slice(path.indexOf(name)), name].join(' -> ');
+    state.set(name, 'visiting');
+    path.push(name);
+    for (const upstream of jobs.get(name)?.dependsOn ?? []) {
+      const cycle = jobs.has(upstream) ? visit(upstream) : null;
+      if (cycle) return cycle;
+    }
+    path.pop();
+    state.set(name, 'done');
+    return null;
+  };
+  for (const name of jobs.keys()) {
+    const cycle = visit(name);
+    if (cycle) return cycle;
+  }
+  return null;
+}
+
+/**
+ * Problems of a set of jobs as a deployment, each `file: path: message`:
+ * connections that are not secretId, local files, dependencies on jobs that
+ * are not deployed or that form a cycle, queue names too long for SQS.
+ */
+export function deployProblems(jobs: readonly DeployJob[], queuePrefix: string): string[] {
+  const names = new Set(jobs.map((j) => j.spec.name));
+  const out = jobs.flatMap((j) => problemsOf(j.spec, names, queuePrefix).map((p) => `${j.file}: ${p}`));
+  const cycle = findCycle(new Map(jobs.map((j) => [j.spec.name, j.spec])));
+  if (cycle) out.push(`dependsOn: the jobs depend on each other in a cycle: ${cycle}`);
+  return out;
+}
+
+/** Jobs that cannot be deployed; the message lists every problem. */
+export class DeployJobsError extends JobError {
+  constructor(readonly problems: string[]) {
+    super(`cannot deploy these jobs:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  }
+}
+
+/**
+ * Reads every `*.json` job file of a directory, checks each with the job
+ * file schema and then as a deployment. Throws a DeployJobsError listing
+ * every problem, each with its file and the path in it.
+ */
+export async function loadDeployJobs(dir: string, queuePrefix: string): Promise<DeployJob[]> {
+  let files: string[];
+  try {
+    files = (await readdir(dir)).filter((f) => f.endsWith('.json')).sort();
+  } catch {
+    throw new DeployJobsError([`${dir}: cannot read the jobs directory (give another with -c jobsDir=path or BATCHSYNC_JOBS_DIR)`]);
+  }
+  if (files.length === 0) throw new DeployJobsError([`${dir}: no job files (*.json) to deploy`]);
+
+  const problems: string[] = [];
+  const jobs: DeployJob[] = [];
+  const fileOf = new Map<string, string>();
+  for (const file of files) {
+    try {
+      const spec = parseJob(await readFile(join(dir, file), 'utf8'), file);
+      const other = fileOf.get(spec.name);
+      if (other) problems.push(`${file}: name: job "${spec.name}" is also the name of ${other}`);
+      fileOf.set(spec.name, file);
+      jobs.push({ file, spec });
+    } catch (error) {
+      if (error instanceof JobFileError) problems.push(...error.problems.map((p) => `${file}: ${p}`));
+      else if (error instanceof JobError) problems.push(error.message);
+      else throw error;
+    }
+  }
+  problems.push(...deployProblems(jobs, queuePrefix));
+  if (problems.length) throw new DeployJobsError(problems);
+  return jobs;
+}

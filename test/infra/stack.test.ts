@@ -1,0 +1,308 @@
+import { Match } from 'aws-cdk-lib/assertions';
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../infra/config.ts';
+import { job, resolveArn, synth } from './synth.ts';
+
+type Resources = Record<string, Record<string, any>>;
+
+const ref = (id: string) => ({ Ref: id });
+const arnOf = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
+
+/** Logical ids by resource type and a property match: exactly one is expected. */
+function only(resources: Resources): [string, Record<string, any>] {
+  const entries = Object.entries(resources);
+  expect(entries).toHaveLength(1);
+  return [entries[0][0], entries[0][1].Properties];
+}
+
+describe('the functions', () => {
+  const { template } = synth([job('orders')]);
+
+  it('planner and consumer run Node.js 22 on arm64, with the event bus, queue prefix and metrics namespace', () => {
+    template.resourceCountIs('AWS::Lambda::Function', 2);
+    for (const description of ['batchsync: plans runs of the deployed jobs', 'batchsync: writes ranges into MySQL']) {
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        Description: description,
+        Runtime: 'nodejs22.x',
+        Architectures: ['arm64'],
+        Handler: 'index.handler',
+        Environment: {
+          Variables: Match.objectLike({
+            BATCHSYNC_QUEUE_PREFIX: 'batchsync-',
+            BATCHSYNC_METRICS_NAMESPACE: 'batchsync',
+            BATCHSYNC_EVENT_BUS: ref(template.getResourceId('AWS::Events::EventBus', { Properties: { Name: 'batchsync' } })),
+          }),
+        },
+      });
+    }
+  });
+
+  it("the planner's failed asynchronous invocations land in the trigger-failures queue", () => {
+    const failures = template.getResourceId('AWS::SQS::Queue', { Properties: { MessageRetentionPeriod: 14 * 86400, QueueName: Match.absent() } });
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      MaximumRetryAttempts: 2,
+      DestinationConfig: { OnFailure: { Destination: arnOf(failures) } },
+    });
+  });
+
+  it('the deployment name renames the bus, the queues and the metrics namespace', () => {
+    const { template: t } = synth([job('orders')], { settings: { name: 'nightly' } });
+    t.hasResourceProperties('AWS::Events::EventBus', { Name: 'nightly' });
+    t.hasResourceProperties('AWS::SQS::Queue', { QueueName: 'nightly-orders' });
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ BATCHSYNC_QUEUE_PREFIX: 'nightly-', BATCHSYNC_METRICS_NAMESPACE: 'nightly' }) },
+    });
+  });
+});
+
+describe('per job: queue, dead-letter queue and the consumer event source', () => {
+  const { template } = synth([
+    job('orders', { channel: { maxConcurrency: 6, maxReceiveCount: 3 } }),
+    job('customers'),
+    job('ledger_close', { channel: { maxConcurrency: 1 } }),
+  ]);
+  const consumerTimeout = (only(template.findResources('AWS::Lambda::Function', { Properties: { Description: 'batchsync: writes ranges into MySQL' } }))[1]
+    .Timeout) as number;
+
+  it('each job has a queue redriving to its own dead-letter queue after channel.maxReceiveCount deliveries (default 5)', () => {
+    for (const [name, maxReceiveCount] of [
+      ['orders', 3],
+      ['customers', 5],
+    ] as const) {
+      const dlq = template.getResourceId('AWS::SQS::Queue', { Properties: { QueueName: `batchsync-${name}-dlq` } });
+      template.hasResourceProperties('AWS::SQS::Queue', {
+        QueueName: `batchsync-${name}`,
+        RedrivePolicy: { deadLetterTargetArn: arnOf(dlq), maxReceiveCount },
+      });
+    }
+  });
+
+  it("the visibility timeout is longer than the consumer's timeout", () => {
+    expect(consumerTimeout).toBe(900);
+    const [, queue] = only(template.findResources('AWS::SQS::Queue', { Properties: { QueueName: 'batchsync-orders' } }));
+    expect(queue.VisibilityTimeout).toBeGreaterThan(consumerTimeout);
+  });
+
+  it('the event source takes one range at a time, reports partial batch failures, and runs at most maxConcurrency consumers', () => {
+    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 3);
+    for (const [queueName, max] of [
+      ['batchsync-orders', 6],
+      ['batchsync-customers', 2],
+    ] as const) {
+      const queue = template.getResourceId('AWS::SQS::Queue', { Properties: { QueueName: queueName } });
+      template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+        EventSourceArn: arnOf(queue),
+        BatchSize: 1,
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+        ScalingConfig: { MaximumConcurrency: max },
+      });
+    }
+  });
+
+  it('maxConcurrency 1 is a FIFO queue (one range of a run at a time) with the lowest concurrency AWS allows, 2', () => {
+    const dlq = template.getResourceId('AWS::SQS::Queue', { Properties: { QueueName: 'batchsync-ledger_close-dlq.fifo', FifoQueue: true } });
+    const queue = template.getResourceId('AWS::SQS::Queue', {
+      Properties: { QueueName: 'batchsync-ledger_close.fifo', FifoQueue: true, RedrivePolicy: { deadLetterTargetArn: arnOf(dlq), maxReceiveCount: 5 } },
+    });
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { EventSourceArn: arnOf(queue), ScalingConfig: { MaximumConcurrency: 2 } });
+    const [, standard] = only(template.findResources('AWS::SQS::Queue', { Properties: { QueueName: 'batchsync-orders' } }));
+    expect(standard.FifoQueue).toBeUndefined();
+  });
+
+  it('the planner may send to every range queue, and the consumer may hand a range back to it', () => {
+    const policies = Object.values(template.findResources('AWS::IAM::Policy') as Resources);
+    for (const name of ['batchsync-orders', 'batchsync-customers', 'batchsync-ledger_close.fifo']) {
+      const queue = template.getResourceId('AWS::SQS::Queue', { Properties: { QueueName: name } });
+      const senders = policies.filter((p) =>
+        p.Properties.PolicyDocument.Statement.some(
+          (s: any) => [s.Action].flat().includes('sqs:SendMessage') && JSON.stringify(s.Resource) === JSON.stringify(arnOf(queue)),
+        ),
+      );
+      expect(senders.map((p) => p.Properties.Roles[0].Ref).sort()).toEqual([
+        expect.stringMatching(/^ConsumerServiceRole/),
+        expect.stringMatching(/^PlannerServiceRole/),
+      ]);
+    }
+  });
+});
+
+describe('triggers', () => {
+  const { template } = synth([
+    job('nightly', { schedule: { cron: '0 2 * * ? *', timezone: 'Asia/Shanghai' } }),
+    job('hourly', { timezone: 'Europe/Paris', schedule: { cron: '5 * * * ? *' } }),
+    job('upstream_a'),
+    job('upstream_b'),
+    job('summary', { dependsOn: ['upstream_a', 'upstream_b'] }),
+    job('landing', { triggers: [{ type: 's3', bucket: 'exports', prefix: 'orders/' }, { type: 's3', bucket: 'whole-bucket' }] }),
+  ]);
+  const planner = template.getResourceId('AWS::Lambda::Function', { Properties: { Description: 'batchsync: plans runs of the deployed jobs' } });
+  const bus = template.getResourceId('AWS::Events::EventBus', { Properties: { Name: 'batchsync' } });
+  const failures = template.getResourceId('AWS::SQS::Queue', { Properties: { MessageRetentionPeriod: 14 * 86400, QueueName: Match.absent() } });
+
+  it('a schedule is an EventBridge Scheduler schedule with the cron expression, its time zone, a retry policy and input naming the job', () => {
+    template.resourceCountIs('AWS::Scheduler::Schedule', 2);
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'cron(0 2 * * ? *)',
+      ScheduleExpressionTimezone: 'Asia/Shanghai',
+      FlexibleTimeWindow: { Mode: 'OFF' },
+      Target: {
+        Arn: arnOf(planner),
+        Input: Match.serializedJson({ job: 'nightly', logicalTime: '<aws.scheduler.scheduled-time>' }),
+        RetryPolicy: { MaximumRetryAttempts: 4, MaximumEventAgeInSeconds: 7200 },
+        DeadLetterConfig: { Arn: arnOf(failures) },
+      },
+    });
+  });
+
+  it("a schedule without its own time zone takes the job's", () => {
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'cron(5 * * * ? *)',
+      ScheduleExpressionTimezone: 'Europe/Paris',
+      Target: { Input: Match.serializedJson({ job: 'hourly', logicalTime: '<aws.scheduler.scheduled-time>' }) },
+    });
+  });
+
+  it("dependsOn is a rule on the project's bus for its upstreams' Run Succeeded, starting the job at the upstream's logical time", () => {
+    const rules = template.findResources('AWS::Events::Rule', { Properties: { EventBusName: ref(bus) } });
+    const [, rule] = only(rules);
+    expect(rule.EventPattern).toEqual({ source: ['batchsync'], 'detail-type': ['Run Succeeded'], detail: { job: ['upstream_a', 'upstream_b'] } });
+    expect(rule.Targets).toEqual([
+      expect.objectContaining({
+        Arn: arnOf(planner),
+        InputTransformer: { InputPathsMap: { 'detail-logicalTime': '$.detail.logicalTime' }, InputTemplate: '{"job":"summary","logicalTime":<detail-logicalTime>}' },
+        RetryPolicy: { MaximumRetryAttempts: 4, MaximumEventAgeInSeconds: 7200 },
+        DeadLetterConfig: { Arn: arnOf(failures) },
+      }),
+    ]);
+  });
+
+  it('an S3 trigger is a rule on Object Created for its bucket and key prefix', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventBusName: Match.absent(),
+      EventPattern: { source: ['aws.s3'], 'detail-type': ['Object Created'], detail: { bucket: { name: ['exports'] }, object: { key: [{ prefix: 'orders/' }] } } },
+      Targets: [
+        Match.objectLike({
+          Arn: arnOf(planner),
+          InputTransformer: {
+            InputPathsMap: { time: '$.time', 'detail-bucket-name': '$.detail.bucket.name', 'detail-object-key': '$.detail.object.key' },
+            InputTemplate: '{"job":"landing","logicalTime":<time>,"vars":{"bucket":<detail-bucket-name>,"key":<detail-object-key>}}',
+          },
+        }),
+      ],
+    });
+    // No prefix: every object of the bucket.
+    template.hasResourceProperties('AWS::Events::Rule', { EventPattern: { source: ['aws.s3'], 'detail-type': ['Object Created'], detail: { bucket: { name: ['whole-bucket'] } } } });
+  });
+
+  it('EventBridge may invoke the planner for each rule, and the Scheduler through its role only', () => {
+    template.resourcePropertiesCountIs('AWS::Lambda::Permission', { Principal: 'events.amazonaws.com', FunctionName: arnOf(planner) }, 3);
+    template.hasResourceProperties('AWS::IAM::Role', {
+      AssumeRolePolicyDocument: { Statement: [Match.objectLike({ Principal: { Service: 'scheduler.amazonaws.com' } })] },
+    });
+  });
+});
+
+describe('Secrets Manager access', () => {
+  it("the functions may read exactly the secrets the jobs name (a name gets Secrets Manager's suffix, an ARN stays as it is)", () => {
+    const complete = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/reporting-AbC123';
+    const partial = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/replica';
+    const { template } = synth([
+      job('a'),
+      job('b', { target: { type: 'mysql', connection: { secretId: complete }, table: 'b' } }),
+      job('c', { source: { type: 'postgres', connection: { secretId: partial }, table: 'c' } }),
+    ]);
+    const policies = Object.values(template.findResources('AWS::IAM::Policy') as Resources);
+    const statements = policies.flatMap((p) => p.Properties.PolicyDocument.Statement as any[]);
+    const secretStatements = statements.filter((s) => [s.Action].flat().some((a: string) => a.startsWith('secretsmanager:')));
+    expect(secretStatements).toHaveLength(2); // planner and consumer
+    for (const s of secretStatements) {
+      expect(s.Action).toBe('secretsmanager:GetSecretValue');
+      expect([s.Resource].flat().map(resolveArn).sort()).toEqual(
+        [
+          complete,
+          `${partial}-??????`,
+          'arn:aws:secretsmanager:eu-west-1:123456789012:secret:reporting-??????',
+          'arn:aws:secretsmanager:eu-west-1:123456789012:secret:warehouse-??????',
+        ].sort(),
+      );
+    }
+    expect(JSON.stringify(statements)).not.toMatch(/"Resource":"\*"/);
+  });
+});
+
+describe('VPC placement', () => {
+  const settings = { vpcId: 'vpc-0abc', subnetIds: 'subnet-01,subnet-02', securityGroupIds: 'sg-0db' };
+
+  it('with vpcId, subnetIds and securityGroupIds set, both functions run in those subnets with those security groups', () => {
+    const { template } = synth([job('orders')], { settings });
+    template.resourcePropertiesCountIs(
+      'AWS::Lambda::Function',
+      { VpcConfig: { SubnetIds: ['subnet-01', 'subnet-02'], SecurityGroupIds: ['sg-0db'] } },
+      2,
+    );
+    template.hasResourceProperties('AWS::IAM::Role', {
+      ManagedPolicyArns: Match.arrayWith([{ 'Fn::Join': ['', ['arn:', ref('AWS::Partition'), ':iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole']] }]),
+    });
+  });
+
+  it('without them the functions are not in a VPC', () => {
+    synth([job('orders')]).template.allResourcesProperties('AWS::Lambda::Function', { VpcConfig: Match.absent() });
+  });
+
+  it('the settings also come from the environment, and half a placement is refused', async () => {
+    const { readConfig } = await import('../../infra/config.ts');
+    expect(readConfig(() => undefined, { BATCHSYNC_VPC_ID: 'vpc-1', BATCHSYNC_SUBNET_IDS: 'subnet-1, subnet-2', BATCHSYNC_SECURITY_GROUP_IDS: 'sg-1' })).toMatchObject({
+      vpcId: 'vpc-1',
+      subnetIds: ['subnet-1', 'subnet-2'],
+      securityGroupIds: ['sg-1'],
+    });
+    expect(() => synth([job('orders')], { settings: { subnetIds: 'subnet-01' } })).toThrow(ConfigError);
+    expect(() => synth([job('orders')], { settings: { subnetIds: 'subnet-01' } })).toThrow(/vpcId: give vpcId, subnetIds and securityGroupIds together/);
+  });
+});
+
+describe('alarms', () => {
+  const { template } = synth([job('orders'), job('customers', { channel: { maxConcurrency: 1 } })]);
+  const topic = template.getResourceId('AWS::SNS::Topic', {});
+
+  it("each job's dead-letter queue alarms on its first visible message", () => {
+    for (const dlqName of ['batchsync-orders-dlq', 'batchsync-customers-dlq.fifo']) {
+      const dlq = template.getResourceId('AWS::SQS::Queue', { Properties: { QueueName: dlqName } });
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlq, 'QueueName'] } }],
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        Threshold: 1,
+        TreatMissingData: 'notBreaching',
+        AlarmActions: [ref(topic)],
+      });
+    }
+  });
+
+  it("each job's failed runs alarm, on the RunsFailed metric the functions emit per job", () => {
+    for (const name of ['orders', 'customers']) {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'batchsync',
+        MetricName: 'RunsFailed',
+        Dimensions: Match.arrayEquals([
+          { Name: 'job', Value: name },
+          { Name: 'service', Value: 'batchsync' },
+        ]),
+        Statistic: 'Sum',
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        AlarmActions: [ref(topic)],
+      });
+    }
+  });
+
+  it('triggers that failed for good alarm too', () => {
+    const failures = template.getResourceId('AWS::SQS::Queue', { Properties: { MessageRetentionPeriod: 14 * 86400, QueueName: Match.absent() } });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [failures, 'QueueName'] } }],
+    });
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 5);
+  });
+});
