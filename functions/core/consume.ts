@@ -48,7 +48,7 @@ export function chunkRows(job: JobSpec): number {
   return Math.max(1, Math.floor(rows));
 }
 
-/** The chunk's size as bytesPerSecond counts it: UTF-8 values, a separator after each, NULL as two bytes (\N). */
+/** The chunk's size as bytesPerSecond counts it: each value's UTF-8 text and a separator after it, NULL written as \N. */
 export function chunkBytes(rows: readonly OutRow[]): number {
   let bytes = 0;
   for (const row of rows) for (const v of row) bytes += v === null ? 3 : Buffer.byteLength(v) + 1;
