@@ -26,6 +26,9 @@ import { interceptLocalhostDns, startFauxqs } from 'fauxqs';
 import type mysql from 'mysql2/promise';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { SecretsManagerReader } from '../../functions/adapters/secrets.ts';
+import { withCredentialRefresh } from '../../functions/core/credentials.ts';
+import { AuthError, ConnectionError } from '../../functions/core/errors.ts';
 import { mysqlConnection, pgClient, tempDir, writeJob } from '../helpers.ts';
 import { synth } from '../infra/synth.ts';
 
@@ -503,5 +506,71 @@ describe('planner and consumer handlers', () => {
     expect(await runs('it_h_handback')).toEqual([expect.objectContaining({ status: 'succeeded' })]);
     expect(await targetRows('it_h_handback')).toEqual({ count: 400, distinct: 400 });
     expect(metric('it_h_handback', 'RowsWritten')).toBe(400);
+  });
+});
+
+// The pieces the rotation above goes through, on their own. Secrets Manager has no emulator: a fake client.
+describe('reading secrets (SecretsManagerReader with a fake client) and the rotation rule (withCredentialRefresh)', () => {
+  const stored = { host: 'db.internal', port: 3306, username: 'app', password: 'pw-0123456789', dbname: 'reporting' };
+
+  function fakeClient(...answers: Array<object | string | Error>) {
+    const client = new SecretsManagerClient({ region: REGION });
+    const mock = mockClient(client);
+    const call = mock.on(GetSecretValueCommand);
+    for (const a of answers) {
+      if (a instanceof Error) call.rejectsOnce(a);
+      else call.resolvesOnce({ SecretString: typeof a === 'string' ? a : JSON.stringify(a) });
+    }
+    return { reader: new SecretsManagerReader(client), calls: () => mock.commandCalls(GetSecretValueCommand).length };
+  }
+
+  it('reads a secret once and keeps it; a fresh read replaces what is kept', async () => {
+    const { reader, calls } = fakeClient(stored, { ...stored, password: 'pw-rotated-987' });
+    expect(await reader.read('app/db', false)).toMatchObject({ host: 'db.internal', password: 'pw-0123456789' });
+    expect(await reader.read('app/db', false)).toMatchObject({ password: 'pw-0123456789' });
+    expect(calls()).toBe(1);
+    expect(await reader.read('app/db', true)).toMatchObject({ password: 'pw-rotated-987' });
+    expect(await reader.read('app/db', false)).toMatchObject({ password: 'pw-rotated-987' });
+    expect(calls()).toBe(2);
+  });
+
+  it('a failed read is a ConnectionError naming the secret and the service error, and is not kept', async () => {
+    const denied = Object.assign(new Error('User is not authorized to perform secretsmanager:GetSecretValue'), { name: 'AccessDeniedException' });
+    const { reader, calls } = fakeClient(denied, stored);
+    await expect(reader.read('app/db', false)).rejects.toThrow(new ConnectionError('cannot read secret app/db: AccessDeniedException'));
+    expect(await reader.read('app/db', false)).toMatchObject({ username: 'app' });
+    expect(calls()).toBe(2);
+  });
+
+  it("a secret that is not the RDS shape is refused without showing its contents", async () => {
+    const notJson = fakeClient('password=pw-0123456789');
+    const error = await notJson.reader.read('app/db', false).catch((e: Error) => e);
+    expect(error).toBeInstanceOf(ConnectionError);
+    expect(String(error)).toMatch(/secret app\/db is not JSON in the RDS secret shape/);
+    expect(String(error)).not.toContain('pw-0123456789');
+
+    const partial = fakeClient({ username: 'app', password: 'pw-0123456789' });
+    const missing = await partial.reader.read('app/db', false).catch((e: Error) => e);
+    expect(String(missing)).toMatch(/secret app\/db lacks fields of the RDS secret shape: host/);
+    expect(String(missing)).not.toContain('pw-0123456789');
+  });
+
+  it('credentials refused: one retry with a fresh secret; refused again, or another error, is not retried', async () => {
+    const tries: boolean[] = [];
+    const refusedOnce = async (fresh: boolean) => {
+      tries.push(fresh);
+      if (!fresh) throw new AuthError('cannot log in');
+      return 'connected';
+    };
+    expect(await withCredentialRefresh(refusedOnce)).toBe('connected');
+    expect(tries).toEqual([false, true]);
+
+    tries.length = 0;
+    await expect(withCredentialRefresh(async (fresh) => (tries.push(fresh), Promise.reject(new AuthError('wrong password'))))).rejects.toThrow('wrong password');
+    expect(tries).toEqual([false, true]);
+
+    tries.length = 0;
+    await expect(withCredentialRefresh(async (fresh) => (tries.push(fresh), Promise.reject(new ConnectionError('unreachable'))))).rejects.toThrow('unreachable');
+    expect(tries).toEqual([false]);
   });
 });
