@@ -15,6 +15,8 @@ import { runWorker } from './worker.ts';
 const BIN = fileURLToPath(new URL('../../bin/batchsync.js', import.meta.url));
 /** How often the runner looks at the ledger and the dead-letter queue. */
 const POLL_MS = 250;
+/** Old-space limit of a worker process, in MB. */
+const WORKER_HEAP_MB = 128;
 /** Replacements for workers that died, per worker, before the run is given up. */
 const RESTARTS_PER_WORKER = 10;
 
@@ -49,6 +51,8 @@ function startProcesses(queue: LocalQueue, count: number, options: RunOptions): 
   let restarts = 0;
   let dead = 0;
   const args = [
+    // A consumer's batches are bounded; the cap makes V8 collect garbage instead of growing the heap.
+    `--max-old-space-size=${WORKER_HEAP_MB}`,
     BIN,
     'worker',
     '--endpoint', queue.endpoint,
@@ -135,6 +139,9 @@ export async function runLocally(options: RunOptions): Promise<RunReport> {
     maxReceiveCount: job.channel.maxReceiveCount,
     visibilitySeconds: options.visibilitySeconds,
   });
+  // Consumers start while the planner plans, as Lambda's would be ready: their start-up is not on the run's clock.
+  const count = Math.max(1, Math.min(options.workers ?? maxConcurrency, maxConcurrency));
+  const workers = job.channel.distributed ? startProcesses(queue, count, options) : startInProcess(queue, count, options);
   try {
     const planned = await planRun(
       { job, logicalTime: options.logicalTime, vars: options.vars, resume: true },
@@ -142,27 +149,17 @@ export async function runLocally(options: RunOptions): Promise<RunReport> {
     );
     const { ledger } = await opener.open(planned.job);
     let run = (await ledger.getRun(planned.runId)) as RunRecord;
-    if (planned.outcome === 'skipped' || isFinal(run)) return { run, outcome: planned.outcome };
-
-    const count = Math.max(1, Math.min(options.workers ?? maxConcurrency, maxConcurrency, run.ranges - run.rangesDone));
-    const workers = job.channel.distributed ? startProcesses(queue, count, options) : startInProcess(queue, count, options);
-    try {
-      for (;;) {
-        run = (await ledger.getRun(planned.runId)) as RunRecord;
-        options.progress.update(run);
-        if (isFinal(run)) break;
-        await failDeadLetters(queue, ledger, run.runId, job.channel.maxReceiveCount);
-        if (!workers.heal()) {
-          await ledger.setRunStatus(run.runId, 'failed', 'consumer workers kept dying; see the messages above');
-        }
-        await sleep(POLL_MS);
-      }
-    } finally {
-      await workers.stop();
+    while (!isFinal(run) && planned.outcome !== 'skipped') {
+      options.progress.update(run);
+      await failDeadLetters(queue, ledger, run.runId, job.channel.maxReceiveCount);
+      if (!workers.heal()) await ledger.setRunStatus(run.runId, 'failed', 'consumer workers kept dying; see the messages above');
+      await sleep(POLL_MS);
+      run = (await ledger.getRun(planned.runId)) as RunRecord;
     }
     options.progress.done(run);
     return { run, outcome: planned.outcome };
   } finally {
+    await workers.stop();
     await queue.stop();
   }
 }

@@ -80,9 +80,25 @@ export async function* parseCsv(chunks: AsyncIterable<Buffer>, format: CsvFormat
   let consumedBytes = 0;
   let rows: (string | null)[][] = [];
 
+  // The next quote at or after the parse position (-1: none in the text); kept so that finding it stays linear.
+  let nextQuote = -1;
+  let quoteFrom = Infinity;
+
   // Parses one record at `pos`; returns the index after it, or -1 when the text ends first.
   let record: (string | null)[] = [];
   const parseRecord = (pos: number, final: boolean): number => {
+    const end = text.indexOf('\n', pos);
+    if (pos < quoteFrom || (nextQuote >= 0 && nextQuote < pos)) {
+      nextQuote = text.indexOf(format.quote, pos);
+      quoteFrom = pos;
+    }
+    if (end >= 0 && (nextQuote < 0 || nextQuote > end)) {
+      // No quote in this line: the native split does it.
+      const lineEnd = end > pos && text.charCodeAt(end - 1) === 13 ? end - 1 : end;
+      record = text.slice(pos, lineEnd).split(format.delimiter);
+      for (let f = 0; f < record.length; f++) if (record[f] === nullValue) record[f] = null;
+      return end + 1;
+    }
     record = [];
     const len = text.length;
     let i = pos;
@@ -148,6 +164,7 @@ export async function* parseCsv(chunks: AsyncIterable<Buffer>, format: CsvFormat
     }
     consumedBytes += Buffer.byteLength(text.slice(batchStart, pos));
     text = text.slice(pos);
+    quoteFrom = Infinity;
   };
 
   try {

@@ -37,6 +37,8 @@ export interface MysqlTargetOptions {
   server: string;
 }
 
+/** LOAD DATA LOCAL sends the file in pieces of this size (the server's max_allowed_packet is 4 MB or more). */
+const PACKET_BYTES = 1 << 20;
 /** At most this many bytes of SQL in one multi-row INSERT. */
 const MAX_STATEMENT_BYTES = 4 << 20;
 
@@ -275,7 +277,7 @@ export class MysqlTarget implements Target {
     try {
       const [result] = (await conn.query({
         sql: loadDataSql(table.sql, columns, verb),
-        infileStreamFactory: () => Readable.from([data]),
+        infileStreamFactory: () => Readable.from(packets(data)),
       })) as unknown as [{ affectedRows: number; warningStatus: number }];
       // REPLACE counts a replaced row twice (delete + insert); only its warnings matter.
       return { affected: result.affectedRows, warnings: result.warningStatus };
@@ -325,6 +327,11 @@ export class MysqlTarget implements Target {
     const source: Row = chunk.sourceRows[index];
     return { rangeId: chunk.rangeId, column: null, reason: `rejected by the database: ${reason}`, record: recordJson(names, source) };
   }
+}
+
+/** Each piece of the stream goes out as one packet: keep them well under any max_allowed_packet. */
+function* packets(data: Buffer): Generator<Buffer> {
+  for (let i = 0; i < data.length; i += PACKET_BYTES) yield data.subarray(i, i + PACKET_BYTES);
 }
 
 /** Splits row indexes into groups whose INSERT stays under MAX_STATEMENT_BYTES. */
