@@ -249,7 +249,7 @@ export class BatchsyncStack extends Stack {
       }).addAlarmAction(alarmAction);
 
       new cloudwatch.Alarm(scope, 'FailedRunsAlarm', {
-        alarmDescription: `${config.name}: a run of ${job.name} failed (npx batchsync status --job FILE shows why)`,
+        alarmDescription: `${config.name}: a run of ${job.name} failed (its Run Failed event, and npx batchsync status RUN_ID --ledger URL, say why)`,
         metric: new cloudwatch.Metric({
           namespace: config.name,
           metricName: METRIC.runsFailed,

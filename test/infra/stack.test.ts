@@ -1,4 +1,4 @@
-import { Match } from 'aws-cdk-lib/assertions';
+import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../infra/config.ts';
 import { job, resolveArn, synth } from './synth.ts';
@@ -43,6 +43,20 @@ describe('the functions', () => {
       MaximumRetryAttempts: 2,
       DestinationConfig: { OnFailure: { Destination: arnOf(failures) } },
     });
+  });
+
+  it("the consumer's timeout and memory and the logs' retention come from the settings; the queues' visibility follows the timeout", () => {
+    const { template: t } = synth([job('orders')], { settings: { consumerTimeoutSeconds: '300', consumerMemoryMb: '2048', logRetentionDays: '90' } });
+    t.hasResourceProperties('AWS::Lambda::Function', { Description: 'batchsync: writes ranges into MySQL', Timeout: 300, MemorySize: 2048 });
+    t.hasResourceProperties('AWS::SQS::Queue', { QueueName: 'batchsync-orders', VisibilityTimeout: 360 });
+    t.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 90 });
+    expect(() => synth([job('orders')], { settings: { logRetentionDays: '45' } })).toThrow(/logRetentionDays: must be one of CloudWatch Logs' retention periods/);
+    expect(() => synth([job('orders')], { settings: { consumerTimeoutSeconds: '1800' } })).toThrow(/consumerTimeoutSeconds/);
+  });
+
+  it('channel.distributed false is a synth warning: on AWS every range is its own invocation', () => {
+    const { stack } = synth([job('orders', { channel: { distributed: false } })]);
+    Annotations.fromStack(stack).hasWarning('/batchsync/Job-orders', Match.stringLikeRegexp('channel.distributed false has no effect on AWS'));
   });
 
   it('the deployment name renames the bus, the queues and the metrics namespace', () => {
