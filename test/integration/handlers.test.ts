@@ -198,7 +198,8 @@ afterAll(async () => {
   vi.restoreAllMocks();
   secretsManager.restore();
   eventBridge.restore();
-  process.env = savedEnv;
+  for (const key of Object.keys(process.env)) if (!(key in savedEnv)) delete process.env[key];
+  Object.assign(process.env, savedEnv);
   restoreDns?.();
   sqs?.destroy();
   await fauxqs?.stop();
