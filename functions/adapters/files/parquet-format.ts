@@ -1,0 +1,213 @@
+import { type AsyncBuffer, type FileMetaData, parquetMetadataAsync, parquetRead, parquetSchema, type SchemaElement } from 'hyparquet';
+import { BatchsyncError, JobError, StatementError } from '../../core/errors.ts';
+import type { Row, SourceColumn, Value } from '../../core/ports.ts';
+import type { FileFormat, Part, PartBatch, Projection, SizedPart } from './format.ts';
+import type { FileInfo, FileStore } from './store.ts';
+
+/**
+ * Parquet files (hyparquet). A part is a run of row groups [start, end); a
+ * position is a row number in the file. Only the footer and the selected
+ * columns' chunks of the part's row groups are fetched (byte-range reads),
+ * so a consumer fetches its range's bytes and no others. A row group is
+ * decoded in slices of rows, so memory holds one row group's compressed
+ * chunks and one slice's rows.
+ *
+ * Values: INT64 as bigint; DECIMAL as exact text (hyparquet would make a
+ * double of it); TIMESTAMP as ISO text keeping every fraction digit, with
+ * `Z` when adjusted to UTC and as a wall time otherwise; DATE as
+ * `YYYY-MM-DD`; strings as text, unannotated bytes as bytes; nested groups
+ * (lists, maps, structs) as JSON-able arrays and objects.
+ */
+
+/** Rows decoded at once: enough that a page is rarely decoded twice, few enough to keep memory small. */
+const SLICE_ROWS = 65_536;
+
+/** Turns a raw (unannotated) value of a column into its exact form; null when the column needs nothing. */
+type Fix = ((value: unknown) => Value) | null;
+
+const pad = (n: number | bigint, width: number) => String(n).padStart(width, '0');
+
+/** A date of `days` since 1970-01-01 as `YYYY-MM-DD` (a date, not an instant: no time zone applies). */
+function dateFromDays(days: number): string {
+  return new Date(days * 86_400_000).toISOString().slice(0, 10);
+}
+
+/** An integer count of `perSecond` units since the epoch as ISO text with all its fraction digits. */
+function timestampText(value: bigint, perSecond: bigint, digits: number, utc: boolean): string {
+  let seconds = value / perSecond;
+  let fraction = value % perSecond;
+  if (fraction < 0n) {
+    fraction += perSecond;
+    seconds -= 1n;
+  }
+  const base = new Date(Number(seconds) * 1000).toISOString().slice(0, 19);
+  const text = `${base}${digits ? `.${pad(fraction, digits)}` : ''}`;
+  return utc ? `${text}Z` : text.replace('T', ' ');
+}
+
+/** The unscaled integer of a DECIMAL stored as bytes: big-endian two's complement. */
+function bytesToBigInt(bytes: Uint8Array): bigint {
+  let n = 0n;
+  for (const b of bytes) n = (n << 8n) | BigInt(b);
+  return bytes.length && bytes[0] & 0x80 ? n - (1n << BigInt(bytes.length * 8)) : n;
+}
+
+function decimalText(unscaled: bigint, scale: number): string {
+  const negative = unscaled < 0n;
+  const digits = pad(negative ? -unscaled : unscaled, scale + 1);
+  const text = scale ? `${digits.slice(0, -scale)}.${digits.slice(-scale)}` : digits;
+  return negative ? `-${text}` : text;
+}
+
+const UNITS = { MILLIS: [1000n, 3], MICROS: [1_000_000n, 6], NANOS: [1_000_000_000n, 9] } as const;
+
+/** How a top-level column's annotation is read exactly, when hyparquet's own reading would round it. */
+function exactReader(el: SchemaElement): Fix {
+  const lt = el.logical_type;
+  if (el.converted_type === 'DECIMAL' || lt?.type === 'DECIMAL') {
+    const scale = lt?.type === 'DECIMAL' ? lt.scale : (el.scale ?? 0);
+    return (v) => decimalText(v instanceof Uint8Array ? bytesToBigInt(v) : BigInt(v as number | bigint), scale);
+  }
+  const unit = lt?.type === 'TIMESTAMP' ? lt.unit : el.converted_type === 'TIMESTAMP_MILLIS' ? 'MILLIS' : el.converted_type === 'TIMESTAMP_MICROS' ? 'MICROS' : null;
+  if (unit) {
+    const [perSecond, digits] = UNITS[unit];
+    const utc = lt?.type === 'TIMESTAMP' ? lt.isAdjustedToUTC : true;
+    return (v) => timestampText(BigInt(v as number | bigint), perSecond, digits, utc);
+  }
+  return null;
+}
+
+/** A column's type in words, for `batchsync check`. */
+function typeName(el: SchemaElement): string {
+  const lt = el.logical_type;
+  if (lt?.type === 'DECIMAL') return `DECIMAL(${lt.precision},${lt.scale})`;
+  if (el.converted_type === 'DECIMAL') return `DECIMAL(${el.precision},${el.scale})`;
+  if (lt?.type === 'TIMESTAMP') return `TIMESTAMP(${lt.unit}${lt.isAdjustedToUTC ? ', UTC' : ''})`;
+  if (lt) return lt.type;
+  if (el.converted_type) return el.converted_type;
+  return el.num_children ? 'GROUP' : (el.type ?? 'GROUP');
+}
+
+/** A file read through byte-range GETs; the slices of one row group are kept until the next one. */
+function rangeBuffer(store: FileStore, file: { path: string; size: number }): AsyncBuffer & { forget(): void } {
+  let cache = new Map<string, Promise<ArrayBuffer>>();
+  const fetch = async (start: number, end: number): Promise<ArrayBuffer> => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of store.read(file.path, start, end)) chunks.push(chunk);
+    const bytes = Buffer.concat(chunks);
+    return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+  };
+  return {
+    byteLength: file.size,
+    slice(start: number, end = file.size) {
+      const key = `${start}-${end}`;
+      let hit = cache.get(key);
+      if (!hit) {
+        hit = fetch(start, end);
+        cache.set(key, hit);
+      }
+      return hit;
+    },
+    forget() {
+      cache = new Map();
+    },
+  };
+}
+
+export class ParquetFileFormat implements FileFormat {
+  constructor(private readonly store: FileStore) {}
+
+  async columns(file: FileInfo): Promise<SourceColumn[]> {
+    const metadata = await this.metadata(file);
+    return parquetSchema(metadata).children.map((c) => ({ name: c.element.name, type: typeName(c.element) }));
+  }
+
+  async split(file: FileInfo, bytes: number, columns: readonly SourceColumn[]): Promise<SizedPart[]> {
+    const metadata = await this.metadata(file);
+    const names = parquetSchema(metadata).children.map((c) => c.element.name);
+    const missing = columns.filter((c) => !names.includes(c.name));
+    if (missing.length) throw new JobError(`source.url: ${file.name} has no column ${missing.map((c) => c.name).join(', ')} (it has ${names.join(', ')})`);
+    const parts: SizedPart[] = [];
+    let group: SizedPart | null = null;
+    metadata.row_groups.forEach((rg, i) => {
+      // Weighed by the decoded size: what the consumer works through.
+      const size = Number(rg.total_byte_size);
+      if (group && group.bytes + size > bytes) group = null;
+      if (!group) {
+        group = { path: file.path, name: file.name, size: file.size, start: i, end: i, bytes: 0 };
+        parts.push(group);
+      }
+      group.end = i + 1;
+      group.bytes += size;
+    });
+    return parts;
+  }
+
+  async *read(part: Part, position: number | null, projection: Projection, batchRows: number): AsyncGenerator<PartBatch> {
+    const buffer = rangeBuffer(this.store, part);
+    const metadata = await this.metadata(part, buffer);
+    const top = parquetSchema(metadata).children;
+    const elements = projection.names.map((name) => top.find((c) => c.element.name === name)?.element as SchemaElement);
+    const fixes = elements.map((el) => (el.num_children ? null : exactReader(el)));
+    // Annotations we read ourselves are taken off, so hyparquet hands over the stored integers and bytes.
+    const raw = new Set(elements.filter((_, i) => fixes[i]));
+    const read: FileMetaData = { ...metadata, schema: metadata.schema.map((el) => (raw.has(el) ? { ...el, converted_type: undefined, logical_type: undefined } : el)) };
+    const width = projection.names.length;
+    let groupStart = metadata.row_groups.slice(0, part.start).reduce((sum, rg) => sum + Number(rg.num_rows), 0);
+    for (let g = part.start; g < (part.end as number); g++) {
+      const groupEnd = groupStart + Number(metadata.row_groups[g].num_rows);
+      buffer.forget();
+      for (let from = Math.max(position ?? groupStart, groupStart); from < groupEnd; ) {
+        const to = Math.min(groupEnd, from + Math.max(SLICE_ROWS, batchRows));
+        const rows = await this.slice(buffer, read, projection.names, from, to, part.name);
+        for (const row of rows) {
+          for (let i = 0; i < width; i++) {
+            const v = row[i];
+            if (v === undefined || v === null) row[i] = null;
+            else {
+              const fix = fixes[i];
+              if (fix) row[i] = fix(v);
+            }
+          }
+        }
+        for (let b = 0; b < rows.length; b += batchRows) {
+          const batch = rows.slice(b, b + batchRows);
+          yield { rows: batch, rejected: [], position: from + b + batch.length };
+        }
+        from = to;
+      }
+      groupStart = groupEnd;
+    }
+  }
+
+  describe(part: Part): string {
+    const last = (part.end as number) - 1;
+    return `${part.name} row group${last > part.start ? `s ${part.start}-${last}` : ` ${part.start}`}`;
+  }
+
+  private slice(file: AsyncBuffer, metadata: FileMetaData, columns: readonly string[], rowStart: number, rowEnd: number, name: string): Promise<Row[]> {
+    return new Promise<Row[]>((resolve, reject) => {
+      parquetRead({
+        file,
+        metadata,
+        columns: [...columns],
+        rowStart,
+        rowEnd,
+        rowFormat: 'array',
+        utf8: false,
+        parsers: { dateFromDays, timestampFromNanoseconds: (n: bigint) => timestampText(n, 1_000_000_000n, 9, true) },
+        onComplete: (rows) => resolve(rows as Row[]),
+      }).catch((error: unknown) => reject(new StatementError(`${name}: cannot read Parquet rows ${rowStart}-${rowEnd}: ${(error as Error).message}`, { cause: error })));
+    });
+  }
+
+  /** The footer alone: its length from the last 8 bytes, then exactly its bytes. */
+  private async metadata(file: { path: string; name: string; size: number }, buffer = rangeBuffer(this.store, file)): Promise<FileMetaData> {
+    try {
+      return await parquetMetadataAsync(buffer, { initialFetchSize: 8 });
+    } catch (error) {
+      if (error instanceof BatchsyncError) throw error;
+      throw new JobError(`source.url: ${file.name} is not a Parquet file (${(error as Error).message})`, { cause: error });
+    }
+  }
+}
