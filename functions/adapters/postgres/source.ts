@@ -4,36 +4,40 @@ import { to as copyTo } from 'pg-copy-streams';
 import { AuthError, BatchsyncError, ConnectionError, JobError, RetryableError, StatementError, UnreachableError } from '../../core/errors.ts';
 import type { SqlSource } from '../../core/job-spec.ts';
 import type { Batch, Checkpoint, RangeSpec, Row, Source, SourceColumn, Value } from '../../core/ports.ts';
+import { cutPoints } from '../../core/split.ts';
 import type { DbConfig } from '../connections.ts';
 import { parseCopyLine } from './copy-text.ts';
+import { type Bounds, COLUMNS, copySql, PRIMARY_KEY, qualified, rangeConditions, sampleSql, selectItem, TABLE_BLOCKS } from './sql.ts';
+
+export { quoteIdent } from './sql.ts';
 
 /**
- * The PostgreSQL source. Ranges cut an integer key into intervals (from its
- * MIN and MAX, no COUNT), or, without such a key, the table's blocks into
- * ctid ranges. A range is read with one COPY ... TO STDOUT ordered by the
- * key (or ctid), so a checkpoint is simply the last key written.
+ * The PostgreSQL source. Ranges cut the split key (the primary key by
+ * default; integer, text, date, uuid... and composite keys) at quantiles of a
+ * block sample, so a skewed key still gives ranges of about equal rows; a
+ * table without such a key is cut into ctid block ranges. A range is read
+ * with one COPY ... TO STDOUT ordered by the key (or ctid), so a checkpoint
+ * is simply the last key (or ctid) written.
  */
 
 interface PgColumn extends SourceColumn {
   typname: string;
+  /** pg_type.typcategory: N numeric, S string, D date/time, A array... */
+  category: string;
   notNull: boolean;
 }
 
-/** How a range selects and orders its rows; stored in the ledger as its bounds. */
-type Bounds =
-  | { by: 'key'; key: string; from: string | null; to: string | null }
-  | { by: 'ctid'; fromBlock: number | null; toBlock: number | null }
-  | { by: 'null-key'; key: string };
+/** Types whose order is a useful split: numbers, strings, dates and times, enums, bit strings, and these. */
+const KEY_CATEGORIES = new Set(['N', 'S', 'D', 'E', 'V']);
+const KEY_TYPES = new Set(['uuid', 'bytea']);
+const isKeyType = (c: PgColumn) => KEY_CATEGORIES.has(c.category) || KEY_TYPES.has(c.typname);
 
-const INTEGER_TYPES = new Set(['int2', 'int4', 'int8']);
-
-export function quoteIdent(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
-}
-
-function qualified(table: string): string {
-  return table.split('.').map(quoteIdent).join('.');
-}
+/** Blocks a sample reads: enough that a range's share is known within a few percent, whatever the table's size. */
+const SAMPLE_BLOCKS = 4000;
+/** Keys the sample returns to the planner (every n-th of the sampled rows, in key order). */
+const SAMPLE_KEYS = 20_000;
+/** A sample of fewer matching rows is retried ten times larger (a selective `where`). */
+const MIN_SAMPLE_ROWS = 5000;
 
 /** A pg or network error as one of ours, naming the server. */
 export function pgError(error: unknown, server: string, doing: string): BatchsyncError {
@@ -47,12 +51,14 @@ export function pgError(error: unknown, server: string, doing: string): Batchsyn
   }
   if (code === '3D000') return new ConnectionError(`${server}: ${message}`, { cause: error });
   if (code.startsWith('42') || code === '22P02') return new JobError(`${doing} on ${server}: ${message}`, { cause: error });
+  // 40001 also covers a standby cancelling a query that conflicts with recovery: the range resumes after its checkpoint.
   if (['40P01', '40001', '57P01', '57P02', '57P03', '53300', 'ECONNRESET', 'EPIPE'].includes(code) || code.startsWith('08')) {
     return new RetryableError(`${doing} on ${server}: ${message}`, { cause: error });
   }
   return new StatementError(`${doing} on ${server}: ${message}`, { cause: error });
 }
 
+/** A pool for one server; every session in UTC with ISO dates, so text values are unambiguous. */
 export function createPgPool(config: DbConfig, max: number): pg.Pool {
   const pool = new pg.Pool({
     host: config.host,
@@ -91,39 +97,26 @@ export class PostgresSource implements Source {
   async plan(ranges: number): Promise<RangeSpec[]> {
     const key = await this.splitKey();
     if (!key) return this.planBlocks(ranges);
-    const [bounds] = await this.query<{ lo: string | null; hi: string | null }>(
-      `SELECT min(${quoteIdent(key.name)})::text AS lo, max(${quoteIdent(key.name)})::text AS hi FROM ${qualified(this.spec.table)}${this.whereSql()}`,
-      'finding the split key bounds',
-    );
+    const names = key.map((c) => c.name);
+    const cuts = cutPoints((await this.sample(names)).map((k) => ({ key: k, weight: 1 })), ranges) as string[][];
     const out: RangeSpec[] = [];
-    if (bounds.lo === null || bounds.hi === null) {
-      out.push(this.range({ by: 'key', key: key.name, from: null, to: null }));
-    } else {
-      const lo = BigInt(bounds.lo);
-      const span = BigInt(bounds.hi) - lo + 1n;
-      const count = BigInt(Math.max(1, ranges)) < span ? BigInt(Math.max(1, ranges)) : span;
-      const width = (span + count - 1n) / count;
-      // The first range has no lower bound and the last no upper one: rows added since planning are read too.
-      for (let i = 0n; i < count; i++) {
-        const from = i === 0n ? null : String(lo + i * width);
-        const to = i === count - 1n ? null : String(lo + (i + 1n) * width);
-        out.push(this.range({ by: 'key', key: key.name, from, to }));
-      }
+    // The first range has no lower bound and the last no upper one: rows added since planning are read too.
+    for (let i = 0; i <= cuts.length; i++) {
+      out.push(this.range({ by: 'key', key: names, from: i === 0 ? null : cuts[i - 1], to: i === cuts.length ? null : cuts[i] }));
     }
-    if (!key.notNull) out.push(this.range({ by: 'null-key', key: key.name }));
+    if (key.some((c) => !c.notNull)) out.push(this.range({ by: 'null-key', key: names }));
     return out;
   }
 
   async *read(range: RangeSpec, after: Checkpoint | null, batchRows: number): AsyncGenerator<Batch> {
     const bounds = range.bounds as Bounds;
     const columns = await this.selected();
-    // Qualified, so it names the table's column even when the select list repeats the key.
-    const orderBy = `${qualified(this.spec.table)}.${bounds.by === 'key' ? quoteIdent(bounds.key) : 'ctid'}`;
-    const select = [...columns.map((c) => quoteIdent(c.name)), orderBy].join(', ');
-    const conditions = this.conditions(bounds, after);
-    const sql = `COPY (SELECT ${select} FROM ${qualified(this.spec.table)} WHERE ${conditions.join(' AND ')} ORDER BY ${orderBy}) TO STDOUT`;
+    const order = bounds.by === 'ctid' || bounds.by === 'null-key' ? ['ctid'] : bounds.key;
+    const sql = copySql(this.spec.table, columns.map((c) => selectItem(c.name, c.category)), order, rangeConditions(this.spec.where, bounds, after));
     const normalizers = columns.map((c) => normalizer(c.typname));
     const width = columns.length;
+    // A ctid checkpoint is the ctid itself; a key checkpoint is the key's texts as JSON.
+    const checkpointOf = order.length === 1 && order[0] === 'ctid' ? (key: (string | null)[]) => key[0] as string : (key: (string | null)[]) => JSON.stringify(key);
 
     const client = await this.pool.connect().catch((error) => {
       throw pgError(error, this.server, 'connecting');
@@ -134,17 +127,17 @@ export class PostgresSource implements Source {
       const decoder = new StringDecoder('utf8');
       let rest = '';
       let rows: Row[] = [];
-      let lastKey: string | null = null;
+      let lastKey: (string | null)[] = [];
       for await (const chunk of stream as AsyncIterable<Buffer>) {
         const text = rest + decoder.write(chunk);
         let start = 0;
         for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
           const fields = parseCopyLine(text.slice(start, nl)) as Value[];
           start = nl + 1;
-          const key = fields.pop() as string;
+          const key = fields.splice(width) as (string | null)[];
           // A batch closes only where the key changes, so a checkpoint never splits equal keys.
-          if (rows.length >= batchRows && key !== lastKey) {
-            yield { rows, checkpoint: lastKey as string };
+          if (rows.length >= batchRows && !sameTexts(key, lastKey)) {
+            yield { rows, checkpoint: checkpointOf(lastKey) };
             rows = [];
           }
           for (let i = 0; i < width; i++) {
@@ -156,7 +149,7 @@ export class PostgresSource implements Source {
         }
         rest = text.slice(start);
       }
-      if (rows.length) yield { rows, checkpoint: lastKey as string };
+      if (rows.length) yield { rows, checkpoint: checkpointOf(lastKey) };
       finished = true;
     } catch (error) {
       throw pgError(error, this.server, `reading ${this.spec.table}`);
@@ -169,38 +162,35 @@ export class PostgresSource implements Source {
   async close(): Promise<void> {}
 
   private range(bounds: Bounds): RangeSpec {
-    return { description: describeBounds(bounds), bounds };
+    // The description is the range's resolved SQL condition: what `batchsync plan` shows a person.
+    return { description: rangeConditions(this.spec.where, bounds, null).join(' AND '), bounds };
   }
 
-  private whereSql(): string {
-    return this.spec.where ? ` WHERE (${this.spec.where})` : '';
-  }
-
-  private conditions(bounds: Bounds, after: Checkpoint | null): string[] {
-    const out = this.spec.where ? [`(${this.spec.where})`] : [];
-    const lit = (v: string) => pg.Client.prototype.escapeLiteral(v);
-    if (bounds.by === 'key') {
-      const k = quoteIdent(bounds.key);
-      if (bounds.from !== null) out.push(`${k} >= ${lit(bounds.from)}`);
-      if (bounds.to !== null) out.push(`${k} < ${lit(bounds.to)}`);
-      if (after !== null) out.push(`${k} > ${lit(after)}`);
-    } else {
-      if (bounds.by === 'null-key') out.push(`${quoteIdent(bounds.key)} IS NULL`);
-      else {
-        if (bounds.fromBlock !== null) out.push(`ctid >= '(${bounds.fromBlock},0)'::tid`);
-        if (bounds.toBlock !== null) out.push(`ctid < '(${bounds.toBlock},0)'::tid`);
-      }
-      if (after !== null) out.push(`ctid > ${lit(after)}::tid`);
+  /**
+   * Keys of a block sample, thinned to about SAMPLE_KEYS in key order. The
+   * sample reads about SAMPLE_BLOCKS random blocks however large the table;
+   * when the job's `where` leaves too few of their rows, it grows tenfold.
+   */
+  private async sample(key: string[]): Promise<string[][]> {
+    const blocks = await this.blocks();
+    let percent = blocks <= SAMPLE_BLOCKS ? 100 : Math.max(0.0001, (100 * SAMPLE_BLOCKS) / blocks);
+    for (;;) {
+      // Each row: the key's texts, then the sample's size.
+      const rows = await this.query<string[]>(sampleSql(this.spec.table, key, this.spec.where, percent, SAMPLE_KEYS), 'sampling the split key', [], 'array');
+      const sampled = rows.length ? Number(rows[0][key.length]) : 0;
+      if (sampled >= MIN_SAMPLE_ROWS || percent >= 100) return rows.map((r) => r.slice(0, key.length));
+      percent = Math.min(100, percent * 10);
     }
-    return out.length ? out : ['TRUE'];
   }
 
+  private async blocks(): Promise<number> {
+    const [{ blocks }] = await this.query<{ blocks: string }>(TABLE_BLOCKS, 'sizing the table', [qualified(this.spec.table)]);
+    return Number(blocks);
+  }
+
+  /** Block ranges of about equal size: for a table without a key to split on. */
   private async planBlocks(ranges: number): Promise<RangeSpec[]> {
-    const [{ blocks }] = await this.query<{ blocks: string }>(
-      `SELECT (pg_relation_size('${qualified(this.spec.table).replaceAll("'", "''")}'::regclass) / current_setting('block_size')::int)::text AS blocks`,
-      'sizing the table',
-    );
-    const total = Number(blocks);
+    const total = await this.blocks();
     const count = Math.max(1, Math.min(ranges, total));
     const width = Math.ceil(total / count);
     const out: RangeSpec[] = [];
@@ -210,41 +200,34 @@ export class PostgresSource implements Source {
     return out;
   }
 
-  /** The job's split key, or the single-column integer primary key; null means split by blocks. */
-  private async splitKey(): Promise<PgColumn | null> {
+  /** The job's split key, or the primary key when its types order usefully; null means split by blocks. */
+  private async splitKey(): Promise<PgColumn[] | null> {
     const all = await this.allColumns();
-    const wanted = this.spec.splitKey === undefined ? undefined : Array.isArray(this.spec.splitKey) ? this.spec.splitKey[0] : this.spec.splitKey;
-    if (wanted !== undefined) {
-      const column = all.find((c) => c.name === wanted);
-      if (!column) throw new JobError(`source.splitKey: column "${wanted}" does not exist in ${this.spec.table}`);
-      if (!INTEGER_TYPES.has(column.typname)) throw new JobError(`source.splitKey: column "${wanted}" is ${column.type}; only integer keys are supported yet`);
-      return column;
+    if (this.spec.splitKey !== undefined) {
+      const wanted = Array.isArray(this.spec.splitKey) ? this.spec.splitKey : [this.spec.splitKey];
+      return wanted.map((name) => {
+        const column = all.find((c) => c.name === name);
+        if (!column) throw new JobError(`source.splitKey: column "${name}" does not exist in ${this.spec.table}`);
+        if (!isKeyType(column)) throw new JobError(`source.splitKey: column "${name}" is ${column.type}, which cannot be split into ranges (use a number, text, date/time or uuid column)`);
+        return column;
+      });
     }
-    const pk = await this.query<{ name: string }>(
-      `SELECT a.attname AS name FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
-        WHERE i.indrelid = $1::regclass AND i.indisprimary`,
-      'finding the primary key',
-      [qualified(this.spec.table)],
-    );
-    const column = pk.length === 1 ? all.find((c) => c.name === pk[0].name) : undefined;
-    return column && INTEGER_TYPES.has(column.typname) ? column : null;
+    const pk = await this.query<{ name: string }>(PRIMARY_KEY, 'finding the primary key', [qualified(this.spec.table)]);
+    const key = pk.map((p) => all.find((c) => c.name === p.name) as PgColumn);
+    return key.length > 0 && key.every(isKeyType) ? key : null;
   }
 
   private async allColumns(): Promise<PgColumn[]> {
     this.cached ??= (
-      await this.query<{ name: string; type: string; typname: string; notnull: boolean }>(
-        `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, t.typname, a.attnotnull AS notnull
-           FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
-          WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
-        'reading the source schema',
-        [qualified(this.spec.table)],
-      ).catch((error) => {
-        if (error instanceof JobError && /does not exist/.test(error.message)) {
-          throw new JobError(`source.table: table ${this.spec.table} does not exist on ${this.server}`);
-        }
-        throw error;
-      })
-    ).map((r) => ({ name: r.name, type: r.type, typname: r.typname, notNull: r.notnull }));
+      await this.query<{ name: string; type: string; typname: string; category: string; notnull: boolean }>(COLUMNS, 'reading the source schema', [qualified(this.spec.table)]).catch(
+        (error) => {
+          if (error instanceof JobError && /does not exist/.test(error.message)) {
+            throw new JobError(`source.table: table ${this.spec.table} does not exist on ${this.server}`);
+          }
+          throw error;
+        },
+      )
+    ).map((r) => ({ name: r.name, type: r.type, typname: r.typname, category: r.category, notNull: r.notnull }));
     return this.cached;
   }
 
@@ -258,9 +241,9 @@ export class PostgresSource implements Source {
     });
   }
 
-  private async query<T>(sql: string, doing: string, values: unknown[] = []): Promise<T[]> {
+  private async query<T>(sql: string, doing: string, values: unknown[] = [], rowMode?: 'array'): Promise<T[]> {
     try {
-      const result = await this.pool.query(sql, values);
+      const result = rowMode ? await this.pool.query({ text: sql, values, rowMode }) : await this.pool.query(sql, values);
       return result.rows as T[];
     } catch (error) {
       throw pgError(error, this.server, doing);
@@ -268,13 +251,7 @@ export class PostgresSource implements Source {
   }
 }
 
-function describeBounds(b: Bounds): string {
-  if (b.by === 'null-key') return `${b.key} IS NULL`;
-  const parts: string[] = [];
-  const name = b.by === 'key' ? b.key : 'block';
-  const from = b.by === 'key' ? b.from : b.fromBlock;
-  const to = b.by === 'key' ? b.to : b.toBlock;
-  if (from !== null) parts.push(`${name} >= ${from}`);
-  if (to !== null) parts.push(`${name} < ${to}`);
-  return parts.length ? parts.join(' AND ') : b.by === 'key' ? 'all rows' : 'all blocks';
+function sameTexts(a: readonly (string | null)[], b: readonly (string | null)[]): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return a.length === b.length;
 }
