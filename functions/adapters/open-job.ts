@@ -1,14 +1,18 @@
+import type { S3Client } from '@aws-sdk/client-s3';
 import type mysql from 'mysql2/promise';
 import type pg from 'pg';
 import { withCredentialRefresh } from '../core/credentials.ts';
-import type { Connection, JobSpec } from '../core/job-spec.ts';
+import { ConnectionError, UnreachableError } from '../core/errors.ts';
+import type { Connection, JobSpec, SqlSource } from '../core/job-spec.ts';
 import type { JobResources } from '../core/plan.ts';
 import type { Ledger, Source } from '../core/ports.ts';
 import { type DbConfig, resolveDb, type ResolveContext } from './connections.ts';
 import { LocalStore } from './files/local-store.ts';
+import { createS3Client, type S3Options, s3OptionsFromEnv, S3Store } from './files/s3-store.ts';
 import { FilesSource } from './files/source.ts';
 import { checkedQuery, createMysqlPool } from './mysql/connect.ts';
 import { MysqlLedger } from './mysql/ledger.ts';
+import { MysqlSource } from './mysql/source.ts';
 import { type LedgerTables, ledgerTables, tableName } from './mysql/sql.ts';
 import { MysqlTarget } from './mysql/target.ts';
 import { createPgPool, pgError, PostgresSource } from './postgres/source.ts';
@@ -18,6 +22,8 @@ export interface OpenerConfig extends ResolveContext {
   poolSize: number;
   /** Try LOAD DATA LOCAL INFILE first (it falls back by itself when the server has it off). */
   loadData: boolean;
+  /** How to reach S3 for s3:// sources; default: from `env` (AWS_ENDPOINT_URL_S3, AWS_REGION...). */
+  s3?: S3Options;
 }
 
 export interface JobOpener {
@@ -45,6 +51,7 @@ export function createOpener(config: OpenerConfig): JobOpener {
   const mysqlPools = new Map<string, Promise<Pooled<mysql.Pool>>>();
   const pgPools = new Map<string, Promise<Pooled<pg.Pool>>>();
   const ledgers = new Map<string, MysqlLedger>();
+  let s3: S3Client | null = null;
 
   function cached<P>(map: Map<string, Promise<Pooled<P>>>, conn: Connection, make: () => Promise<Pooled<P>>): Promise<Pooled<P>> {
     const key = JSON.stringify(conn);
@@ -87,14 +94,37 @@ export function createOpener(config: OpenerConfig): JobOpener {
       }),
     );
 
+  /**
+   * The pool every source read goes to: the replica when the job names one.
+   * An unreachable replica fails clearly, or, with `replicaFallback`, the
+   * primary is read instead; the primary is not even connected otherwise.
+   */
+  async function readPool<P>(spec: SqlSource, open: (conn: Connection, where: string) => Promise<Pooled<P>>): Promise<Pooled<P>> {
+    if (!spec.replica) return open(spec.connection, 'source.connection');
+    try {
+      return await open(spec.replica, 'source.replica');
+    } catch (error) {
+      if (!(error instanceof ConnectionError)) throw error;
+      if (error instanceof UnreachableError && spec.replicaFallback) return open(spec.connection, 'source.connection');
+      const hint = error instanceof UnreachableError ? '; set "replicaFallback": true to read from the primary when the replica is down' : '';
+      const Kind = error.constructor as typeof ConnectionError;
+      throw new Kind(`source.replica: ${error.message}${hint}`, { cause: error });
+    }
+  }
+
   async function sourceFor(job: JobSpec): Promise<Source> {
     const spec = job.source;
-    if (spec.type === 'files') return new FilesSource(new LocalStore(spec.url), spec);
+    if (spec.type === 'files') {
+      if (spec.url.startsWith('file://')) return new FilesSource(new LocalStore(spec.url), spec);
+      s3 ??= createS3Client(config.s3 ?? s3OptionsFromEnv(config.env));
+      return new FilesSource(new S3Store(s3, spec.url), spec);
+    }
     if (spec.type === 'postgres') {
-      const { pool, config: db } = await pgFor(spec.connection, 'source.connection');
+      const { pool, config: db } = await readPool(spec, pgFor);
       return new PostgresSource(pool, spec, db.label);
     }
-    throw new Error(`source type ${spec.type} is not wired`);
+    const { pool, config: db } = await readPool(spec, mysqlFor);
+    return new MysqlSource(pool, spec, db.database, db.label);
   }
 
   async function targetFor(job: JobSpec) {
@@ -143,5 +173,11 @@ export function createOpener(config: OpenerConfig): JobOpener {
     await Promise.all(all.map((p) => p.then((x) => x.pool.end()).catch(() => {})));
   }
 
-  return { open, openLedger, forget, close: forget };
+  async function close(): Promise<void> {
+    await forget();
+    s3?.destroy();
+    s3 = null;
+  }
+
+  return { open, openLedger, forget, close };
 }

@@ -1,0 +1,352 @@
+import type { Connection as CoreConnection } from 'mysql2';
+import type mysql from 'mysql2/promise';
+import { JobError } from '../../core/errors.ts';
+import type { SqlSource } from '../../core/job-spec.ts';
+import type { Batch, Checkpoint, RangeSpec, Row, Source, SourceColumn, Value } from '../../core/ports.ts';
+import {
+  cutPoints, estimatedPoints, type IntervalProbe, type Key, type KeyPoint, type KeyValue, middleBytes, middleInteger, middleString, sameKey,
+} from '../../core/split.ts';
+import { mysqlError } from './connect.ts';
+import {
+  allOf, bindKey, type Bounds, edgeKeySql, encodeKey, estimateSql, INDEXES, type JsonKey, keyCompare, type KeyKind, rangeConditions, readSql,
+  selectivitySql, shown, SOURCE_COLUMNS, type Sql, TABLE_ROWS,
+} from './source-sql.ts';
+import { quoteId, type TableName, tableName } from './sql.ts';
+
+/**
+ * The MySQL source (also MariaDB). Ranges cut the split key (the primary
+ * key by default; integer, string, date/time, decimal and binary columns,
+ * composite keys too) where the optimizer's own index estimates say the rows
+ * are spread evenly: key intervals are halved, each estimated with EXPLAIN
+ * (two B-tree dives, no scan), until each holds a small share of the table.
+ * Planning costs a few hundred index dives, whatever the table's size. A
+ * range is streamed with one query ordered by the key, so a checkpoint is
+ * the last key written.
+ */
+
+interface MyColumn extends SourceColumn {
+  dataType: string;
+  nullable: boolean;
+}
+
+// FLOAT and DOUBLE are left out: their text does not compare equal to the stored value, so a checkpoint could repeat a row.
+const KEY_KINDS: Record<string, KeyKind> = {
+  tinyint: 'integer', smallint: 'integer', mediumint: 'integer', int: 'integer', bigint: 'integer', year: 'integer',
+  decimal: 'decimal',
+  char: 'string', varchar: 'string',
+  date: 'temporal', datetime: 'temporal', timestamp: 'temporal',
+  binary: 'bytes', varbinary: 'bytes',
+};
+
+interface SplitKey {
+  columns: MyColumn[];
+  kinds: KeyKind[];
+  /** The index whose leading columns are the key: estimates and range reads go through it. */
+  index: string;
+  primaryKey: MyColumn[];
+}
+
+/** The kind of a primary key column (any type orders the NULL-key rows; only the binding matters here). */
+const kindOf = (c: MyColumn): KeyKind => KEY_KINDS[c.dataType] ?? 'string';
+
+/** Intervals per range the estimates aim for: their errors average out over the intervals of a range. */
+const POINTS_PER_RANGE = 8;
+const MAX_POINTS = 2048;
+/** Rows read at the start of each interval to weigh it by the job's `where`. */
+const SELECTIVITY_ROWS = 200;
+
+export class MysqlSource implements Source {
+  private readonly table: TableName;
+  private cached: MyColumn[] | null = null;
+
+  /**
+   * `pool` is where every read goes: the replica when the job names one.
+   * `database` is that connection's default database.
+   */
+  constructor(
+    private readonly pool: mysql.Pool,
+    private readonly spec: SqlSource,
+    database: string,
+    private readonly server: string,
+  ) {
+    this.table = tableName(spec.table, database);
+  }
+
+  async columns(): Promise<SourceColumn[]> {
+    return (await this.selected()).map(({ name, type }) => ({ name, type }));
+  }
+
+  async plan(ranges: number): Promise<RangeSpec[]> {
+    const key = await this.splitKey();
+    const names = key.columns.map((c) => c.name);
+    const cuts = cutPoints(await this.points(key, ranges), ranges);
+    const out: RangeSpec[] = [];
+    // The first range has no lower bound and the last no upper one: rows added since planning are read too.
+    for (let i = 0; i <= cuts.length; i++) {
+      const from = i === 0 ? null : encodeKey(cuts[i - 1]);
+      out.push(this.range({ by: 'key', key: names, kinds: key.kinds, from, to: i === cuts.length ? null : encodeKey(cuts[i]) }));
+    }
+    if (key.columns.some((c) => c.nullable)) {
+      if (!key.primaryKey.length) throw new JobError(`source.splitKey: (${names.join(', ')}) may be NULL and ${this.spec.table} has no primary key to read those rows in order`);
+      out.push(this.range({ by: 'null-key', key: names, order: key.primaryKey.map((c) => c.name), kinds: key.primaryKey.map(kindOf) }));
+    }
+    return out;
+  }
+
+  async *read(range: RangeSpec, after: Checkpoint | null, batchRows: number): AsyncGenerator<Batch> {
+    const bounds = range.bounds as Bounds;
+    const columns = await this.selected();
+    const order = bounds.by === 'key' ? bounds.key : bounds.order;
+    const where = rangeConditions(this.spec.where, bounds, after === null ? null : (JSON.parse(after) as JsonKey));
+    const { sql, values } = readSql(this.table.sql, columns.map((c) => c.name), order, where);
+    const normalizers = columns.map((c) => normalizer(c.dataType));
+    const width = columns.length;
+
+    const conn = await this.pool.getConnection().catch((error) => {
+      throw mysqlError(error, this.server, 'connecting');
+    });
+    let finished = false;
+    try {
+      // The core connection streams rows as they arrive, pausing the socket while batches are written.
+      const core = conn.connection as unknown as CoreConnection;
+      const stream = core.query({ sql, values, rowsAsArray: true }).stream({ highWaterMark: Math.min(batchRows, 4096) });
+      let rows: Row[] = [];
+      let lastKey: Value[] = [];
+      for await (const row of stream as AsyncIterable<Value[]>) {
+        const key = row.splice(width);
+        // A batch closes only where the key changes, so a checkpoint never splits equal keys.
+        if (rows.length >= batchRows && !sameKey(key as KeyValue[], lastKey as KeyValue[])) {
+          yield { rows, checkpoint: JSON.stringify(encodeKey(lastKey as KeyValue[])) };
+          rows = [];
+        }
+        for (let i = 0; i < width; i++) {
+          const normalize = normalizers[i];
+          if (normalize && row[i] !== null) row[i] = normalize(row[i]);
+        }
+        rows.push(row);
+        lastKey = key;
+      }
+      if (rows.length) yield { rows, checkpoint: JSON.stringify(encodeKey(lastKey as KeyValue[])) };
+      finished = true;
+    } catch (error) {
+      throw mysqlError(error, this.server, `reading ${this.spec.table}`);
+    } finally {
+      // A result left half-read (an error, or the consumer stopped early) leaves the connection mid-protocol.
+      if (finished) conn.release();
+      else conn.destroy();
+    }
+  }
+
+  async close(): Promise<void> {}
+
+  private range(bounds: Bounds): RangeSpec {
+    // The description is the range's resolved SQL condition: what `batchsync plan` shows a person.
+    return { description: shown(rangeConditions(this.spec.where, bounds, null)), bounds };
+  }
+
+  /**
+   * How the rows spread over the key, as weighted points: key intervals
+   * halved until each is estimated at a small share of the table, then,
+   * when the job has a `where`, each weighed by the share of its first rows
+   * that match.
+   */
+  private async points(key: SplitKey, ranges: number): Promise<KeyPoint[]> {
+    const names = key.columns.map((c) => c.name);
+    const bind = (k: Key) => bindKey(key.kinds, k);
+    const [first] = await this.keyRows(edgeKeySql(this.table.sql, key.index, names, allOf([]), false), 'finding the first key');
+    if (!first) return [];
+    const [stats] = await this.query<Array<{ n: number | string | null }>>(TABLE_ROWS, 'reading the table statistics', [this.table.database, this.table.table]);
+    const wanted = Math.min(ranges * POINTS_PER_RANGE, MAX_POINTS);
+    const threshold = Math.max(1, Number(stats?.n ?? 0)) / wanted;
+    const points = await estimatedPoints(this.probe(key), first, threshold, { maxDepth: 64, maxPoints: wanted * 4 });
+    if (!this.spec.where) return points;
+    const where = this.spec.where;
+    return Promise.all(
+      points.map(async (point, i) => {
+        const next = points[i + 1];
+        const interval = allOf([keyCompare(names, '>=', bind(point.key)), ...(next ? [keyCompare(names, '<', bind(next.key))] : [])]);
+        const [row] = await this.query<Array<{ n: number | string; m: number | string }>>(
+          selectivitySql(this.table.sql, key.index, names, where, interval, SELECTIVITY_ROWS),
+          'weighing the key intervals by source.where',
+        );
+        const n = Number(row.n);
+        // Smoothed, so an interval whose first rows all miss still weighs a little.
+        return { key: point.key, weight: n ? (point.weight * (Number(row.m) + 0.5)) / (n + 1) : point.weight };
+      }),
+    );
+  }
+
+  /** Index estimates and midpoints of key intervals, for estimatedPoints. */
+  private probe(key: SplitKey): IntervalProbe {
+    const names = key.columns.map((c) => c.name);
+    const bind = (k: Key) => bindKey(key.kinds, k);
+    let last: Promise<Key | undefined> | null = null;
+    const lastBefore = (to: Key | null): Promise<Key | undefined> => {
+      if (to === null) {
+        last ??= this.keyRows(edgeKeySql(this.table.sql, key.index, names, allOf([]), true), 'finding the last key').then((r) => r[0]);
+        return last;
+      }
+      return this.keyRows(edgeKeySql(this.table.sql, key.index, names, keyCompare(names, '<', bind(to)), true), 'finding a key').then((r) => r[0]);
+    };
+    return {
+      estimate: async (from, to) => {
+        const where = allOf([keyCompare(names, '>=', bind(from)), ...(to ? [keyCompare(names, '<', bind(to))] : [])]);
+        const rows = await this.query<Array<{ rows: number | string | null }>>(estimateSql(this.table.sql, key.index, where), 'estimating a key interval');
+        return rows.reduce((sum, r) => sum + Number(r.rows ?? 0), 0);
+      },
+      middle: async (from, to) => {
+        const upper = await lastBefore(to);
+        if (!upper || sameKey(upper, from)) return null;
+        // The first column where the interval's ends differ is the one to halve; the columns before it are fixed.
+        let d = 0;
+        while (d < names.length - 1 && sameKey([from[d]], [upper[d]])) d++;
+        const inside = [keyCompare(names, '>', bind(from)), keyCompare(names, '<=', bind(upper))];
+        const middle = middleValue(key.kinds[d], from[d], upper[d]);
+        if (middle !== null) {
+          const bound = bind([...from.slice(0, d), middle]);
+          const prefix = names.slice(0, d).map((n, i) => ({ sql: `${quoteId(n)} = ?`, values: [bound[i]] }));
+          const atLeast = { sql: `${quoteId(names[d])} >= ?`, values: [bound[d]] };
+          const [snapped] = await this.keyRows(edgeKeySql(this.table.sql, key.index, names, allOf([...inside, ...prefix, atLeast]), false), 'finding a key');
+          if (snapped) return snapped;
+        }
+        // The database orders differently from the midpoint (a collation): any key inside still makes progress.
+        const [next] = await this.keyRows(edgeKeySql(this.table.sql, key.index, names, allOf(inside), false), 'finding a key');
+        return next ?? null;
+      },
+    };
+  }
+
+  /** The job's split key, or the primary key (or a unique key of NOT NULL columns), and an index that starts with it. */
+  private async splitKey(): Promise<SplitKey> {
+    const all = await this.allColumns();
+    const indexes = await this.indexes();
+    const primary = indexes.get('PRIMARY')?.columns ?? [];
+    const primaryKey = primary.map((name) => all.find((c) => c.name === name) as MyColumn);
+    let wanted: string[];
+    if (this.spec.splitKey !== undefined) wanted = Array.isArray(this.spec.splitKey) ? this.spec.splitKey : [this.spec.splitKey];
+    else if (primary.length) wanted = primary;
+    else {
+      const unique = [...indexes.values()].find((ix) => ix.unique && !ix.prefix && ix.columns.every((c) => !all.find((a) => a.name === c)?.nullable));
+      if (!unique) throw new JobError(`source.splitKey: ${this.spec.table} has no primary key; name the column(s) to split on (an indexed key)`);
+      wanted = unique.columns;
+    }
+    const columns = wanted.map((name) => {
+      const column = all.find((c) => c.name.toLowerCase() === name.toLowerCase());
+      if (!column) throw new JobError(`source.splitKey: column "${name}" does not exist in ${this.spec.table}`);
+      if (!KEY_KINDS[column.dataType]) throw new JobError(`source.splitKey: column "${name}" is ${column.type}, which cannot be split into ranges (use an integer, string, date/time, decimal or binary column)`);
+      return column;
+    });
+    const startsWithKey = (ix: IndexInfo) => !ix.prefix && columns.every((c, i) => ix.columns[i]?.toLowerCase() === c.name.toLowerCase());
+    const index = startsWithKey(indexes.get('PRIMARY') ?? NO_INDEX) ? 'PRIMARY' : [...indexes.entries()].find(([, ix]) => startsWithKey(ix))?.[0];
+    if (!index) {
+      throw new JobError(`source.splitKey: no index of ${this.spec.table} starts with (${columns.map((c) => c.name).join(', ')}); ranges need one to be cut and read without scanning the table`);
+    }
+    return { columns, kinds: columns.map((c) => KEY_KINDS[c.dataType]), index, primaryKey };
+  }
+
+  private async indexes(): Promise<Map<string, IndexInfo>> {
+    const rows = await this.query<Array<{ indexName: string; name: string; nonUnique: number | string; subPart: number | string | null }>>(
+      INDEXES,
+      'reading the source indexes',
+      [this.table.database, this.table.table],
+    );
+    const out = new Map<string, IndexInfo>();
+    for (const r of rows) {
+      const ix = out.get(r.indexName) ?? { columns: [], unique: Number(r.nonUnique) === 0, prefix: false };
+      ix.columns.push(r.name);
+      ix.prefix ||= r.subPart !== null;
+      out.set(r.indexName, ix);
+    }
+    return out;
+  }
+
+  private async allColumns(): Promise<MyColumn[]> {
+    if (this.cached) return this.cached;
+    const rows = await this.query<Array<{ name: string; type: string; dataType: string; nullable: string }>>(SOURCE_COLUMNS, 'reading the source schema', [
+      this.table.database,
+      this.table.table,
+    ]);
+    if (!rows.length) throw new JobError(`source.table: table ${this.table.database}.${this.table.table} does not exist on ${this.server}`);
+    this.cached = rows.map((r) => ({ name: r.name, type: r.type, dataType: r.dataType.toLowerCase(), nullable: r.nullable === 'YES' }));
+    return this.cached;
+  }
+
+  private async selected(): Promise<MyColumn[]> {
+    const all = await this.allColumns();
+    if (!this.spec.columns) return all;
+    return this.spec.columns.map((name, i) => {
+      const column = all.find((c) => c.name === name) ?? all.find((c) => c.name.toLowerCase() === name.toLowerCase());
+      if (!column) throw new JobError(`source.columns[${i}]: column "${name}" does not exist in ${this.spec.table} (it has ${all.map((c) => c.name).join(', ')})`);
+      return column;
+    });
+  }
+
+  private async keyRows(sql: Sql, doing: string): Promise<Key[]> {
+    try {
+      const [rows] = await this.pool.query({ sql: sql.sql, values: sql.values, rowsAsArray: true });
+      return rows as unknown as Key[];
+    } catch (error) {
+      throw mysqlError(error, this.server, doing);
+    }
+  }
+
+  private async query<T>(sql: string | Sql, doing: string, values?: unknown[]): Promise<T> {
+    try {
+      const [rows] = typeof sql === 'string' ? await this.pool.query(sql, values) : await this.pool.query(sql.sql, sql.values);
+      return rows as T;
+    } catch (error) {
+      throw mysqlError(error, this.server, doing);
+    }
+  }
+}
+
+interface IndexInfo {
+  columns: string[];
+  unique: boolean;
+  /** Some column is indexed by a prefix only: the index cannot order by the whole value. */
+  prefix: boolean;
+}
+
+const NO_INDEX: IndexInfo = { columns: [], unique: false, prefix: false };
+
+/** A value of the key's column about halfway between two, in the form the database compares; null when there is none. */
+function middleValue(kind: KeyKind, lo: KeyValue, hi: KeyValue): KeyValue | null {
+  switch (kind) {
+    case 'integer': {
+      const mid = middleInteger(BigInt(String(lo)), BigInt(String(hi)));
+      return mid === null ? null : String(mid);
+    }
+    case 'string':
+      return middleString(String(lo), String(hi));
+    case 'bytes':
+      return middleBytes(lo as Uint8Array, hi as Uint8Array);
+    case 'decimal': {
+      // Approximate is fine: the midpoint is only where to look for a real key.
+      const mid = ((Number(lo) + Number(hi)) / 2).toFixed(6);
+      return /^-?\d+\.\d+$/.test(mid) ? mid : null;
+    }
+    case 'temporal':
+      return middleTime(String(lo), String(hi));
+  }
+}
+
+/** The instant halfway between two DATE/DATETIME texts (read as UTC: only the order matters), in the same form. */
+function middleTime(lo: string, hi: string): string | null {
+  const ms = (t: string) => Date.parse(`${t.length === 10 ? `${t}T00:00:00` : t.replace(' ', 'T')}Z`);
+  const a = ms(lo);
+  const b = ms(hi);
+  if (!Number.isFinite(a) || !Number.isFinite(b) || b <= a) return null;
+  const iso = new Date(a + Math.ceil((b - a) / 2)).toISOString();
+  return lo.length === 10 ? iso.slice(0, 10) : iso.slice(0, 19).replace('T', ' ');
+}
+
+/**
+ * Values whose driver form the conversion would misread: TIMESTAMP text is
+ * UTC (the session's zone), so it gets its offset; BIT comes as bytes and
+ * goes on as the number they hold.
+ */
+function normalizer(dataType: string): ((value: Value) => Value) | null {
+  if (dataType === 'timestamp') return (v) => `${v as string}Z`;
+  if (dataType === 'bit') return (v) => BigInt(`0x${Buffer.from(v as Uint8Array).toString('hex') || '0'}`).toString();
+  return null;
+}
