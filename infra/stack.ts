@@ -62,6 +62,14 @@ function secretIdsOf(job: JobSpec): string[] {
   return conns.flatMap((c) => (c.secretId === undefined ? [] : [c.secretId]));
 }
 
+/** The buckets and key prefixes the jobs read files from (`s3://bucket/prefix`). */
+function s3SourcesOf(jobs: readonly DeployJob[]): Array<{ bucket: string; prefix: string }> {
+  return jobs.flatMap(({ spec }) => {
+    const m = spec.source.type === 'files' ? /^s3:\/\/([^/]+)\/?(.*)$/.exec(spec.source.url) : null;
+    return m ? [{ bucket: m[1], prefix: m[2] }] : [];
+  });
+}
+
 /**
  * batchsync on AWS, built from the job files: one planner and one consumer
  * function shared by every job; per job a range queue with its dead-letter
@@ -150,6 +158,21 @@ export class BatchsyncStack extends Stack {
     if (secretArns.length) {
       const readSecrets = new iam.PolicyStatement({ sid: 'ReadJobSecrets', actions: ['secretsmanager:GetSecretValue'], resources: secretArns });
       for (const f of [this.planner, this.consumer]) f.addToRolePolicy(readSecrets);
+    }
+
+    // Files sources on S3: list the prefix (planner) and read its objects' byte ranges (planner and consumer), nothing else.
+    for (const [i, { bucket, prefix }] of s3SourcesOf(jobs).entries()) {
+      const bucketArn = this.formatArn({ service: 's3', region: '', account: '', resource: bucket });
+      const statements = [
+        new iam.PolicyStatement({
+          sid: `ListSource${i}`,
+          actions: ['s3:ListBucket'],
+          resources: [bucketArn],
+          ...(prefix && { conditions: { StringLike: { 's3:prefix': [`${prefix}*`] } } }),
+        }),
+        new iam.PolicyStatement({ sid: `ReadSource${i}`, actions: ['s3:GetObject'], resources: [`${bucketArn}/${prefix}*`] }),
+      ];
+      for (const f of [this.planner, this.consumer]) for (const st of statements) f.addToRolePolicy(st);
     }
 
     const schedules = jobs.some((j) => j.spec.schedule) ? new scheduler.ScheduleGroup(this, 'Schedules', { scheduleGroupName: config.name }) : undefined;

@@ -42,7 +42,7 @@ describe('jobs that cannot be deployed', () => {
       'batchsync-',
     );
     expect(problems).toEqual([
-      'files.json: source.url: a deployed function has no local files to read (file://)',
+      'files.json: source.url: a deployed function has no local files to read (file://): put them in S3 (s3://bucket/prefix/)',
       expect.stringMatching(/^files\.json: schedule\.cron: EventBridge Scheduler takes six fields/),
       'x.json: dependsOn[1]: no job "nowhere" is deployed',
       'self.json: dependsOn[0]: a job cannot depend on itself',

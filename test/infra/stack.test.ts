@@ -244,6 +244,26 @@ describe('Secrets Manager access', () => {
   });
 });
 
+describe('S3 sources', () => {
+  it('a files source on S3 may be listed and read under its prefix only, by both functions', () => {
+    const { template } = synth([
+      job('exports', { source: { type: 'files', url: 's3://warehouse-exports/orders/2026/', format: 'csv' } }),
+      job('whole', { source: { type: 'files', url: 's3://another-bucket', format: 'jsonl' } }),
+    ]);
+    const statements = Object.values(template.findResources('AWS::IAM::Policy')).flatMap((p) => p.Properties.PolicyDocument.Statement as any[]);
+    const s3 = statements.filter((s) => [s.Action].flat().some((a: string) => a.startsWith('s3:')));
+    expect(s3).toHaveLength(8); // 2 sources x (list + read) x 2 functions
+    expect(s3.map((s) => ({ ...s, Resource: resolveArn(s.Resource) }))).toEqual(
+      expect.arrayContaining([
+        { Sid: 'ListSource0', Effect: 'Allow', Action: 's3:ListBucket', Resource: 'arn:aws:s3:::warehouse-exports', Condition: { StringLike: { 's3:prefix': ['orders/2026/*'] } } },
+        { Sid: 'ReadSource0', Effect: 'Allow', Action: 's3:GetObject', Resource: 'arn:aws:s3:::warehouse-exports/orders/2026/*' },
+        { Sid: 'ListSource1', Effect: 'Allow', Action: 's3:ListBucket', Resource: 'arn:aws:s3:::another-bucket' },
+        { Sid: 'ReadSource1', Effect: 'Allow', Action: 's3:GetObject', Resource: 'arn:aws:s3:::another-bucket/*' },
+      ]),
+    );
+  });
+});
+
 describe('VPC placement', () => {
   const settings = { vpcId: 'vpc-0abc', subnetIds: 'subnet-01,subnet-02', securityGroupIds: 'sg-0db' };
 

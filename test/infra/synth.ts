@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { parseJob } from '../../functions/core/job-spec.ts';
+import { JobSpec } from '../../functions/core/job-spec.ts';
 import { readConfig } from '../../infra/config.ts';
 import type { DeployJob } from '../../infra/jobs.ts';
 import { BatchsyncStack } from '../../infra/stack.ts';
@@ -25,8 +25,9 @@ export function jobsDir(jobs: Array<Record<string, unknown>>): string {
   return dir;
 }
 
+/** The jobs as the stack takes them (checked by the job file schema; the deployment's own checks are loadDeployJobs'). */
 export function deployJobs(jobs: Array<Record<string, unknown>>): DeployJob[] {
-  return jobs.map((j) => ({ file: `${j.name}.json`, spec: parseJob(JSON.stringify(j), `${j.name}.json`) }));
+  return jobs.map((j) => ({ file: `${j.name}.json`, spec: JobSpec.parse(j) }));
 }
 
 export interface SynthOptions {
