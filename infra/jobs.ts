@@ -42,6 +42,9 @@ function problemsOf(job: JobSpec, names: ReadonlySet<string>, queuePrefix: strin
   if (job.source.type === 'files' && job.source.url.startsWith('file://')) {
     out.push('source.url: a deployed function has no local files to read (file://): put them in S3 (s3://bucket/prefix/)');
   }
+  if (job.source.type === 'files' && /^s3:\/\/[^/]*\$\{/.test(job.source.url) && job.triggers.length === 0) {
+    out.push('source.url: the bucket is a variable but the job has no S3 trigger to take it from: name the bucket, so it can be granted');
+  }
   if (job.schedule && job.schedule.cron.trim().split(/\s+/).length !== 6) {
     out.push('schedule.cron: EventBridge Scheduler takes six fields: minutes hours day-of-month month day-of-week year (e.g. "0 2 * * ? *")');
   }

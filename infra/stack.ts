@@ -62,12 +62,18 @@ function secretIdsOf(job: JobSpec): string[] {
   return conns.flatMap((c) => (c.secretId === undefined ? [] : [c.secretId]));
 }
 
-/** The buckets and key prefixes the jobs read files from (`s3://bucket/prefix`). */
-function s3SourcesOf(jobs: readonly DeployJob[]): Array<{ bucket: string; prefix: string }> {
-  return jobs.flatMap(({ spec }) => {
-    const m = spec.source.type === 'files' ? /^s3:\/\/([^/]+)\/?(.*)$/.exec(spec.source.url) : null;
-    return m ? [{ bucket: m[1], prefix: m[2] }] : [];
-  });
+/**
+ * The buckets and key prefixes a job reads files from (`s3://bucket/prefix`).
+ * A URL with variables is known up to the first `${`; a bucket that is a
+ * variable (`s3://${bucket}/…`, from an S3 trigger) is each trigger's bucket.
+ */
+export function s3SourcesOf(job: JobSpec): Array<{ bucket: string; prefix: string }> {
+  if (job.source.type !== 'files' || !job.source.url.startsWith('s3://')) return [];
+  const known = job.source.url.split('${')[0];
+  const m = /^s3:\/\/([^/]+)(?:\/(.*))?$/.exec(known);
+  const bucketKnown = m !== null && (known === job.source.url || known.length > `s3://${m[1]}`.length);
+  if (!bucketKnown) return job.triggers.map((t) => ({ bucket: t.bucket, prefix: '' }));
+  return [{ bucket: m[1], prefix: m[2] ?? '' }];
 }
 
 /**
@@ -161,7 +167,7 @@ export class BatchsyncStack extends Stack {
     }
 
     // Files sources on S3: list the prefix (planner) and read its objects' byte ranges (planner and consumer), nothing else.
-    for (const [i, { bucket, prefix }] of s3SourcesOf(jobs).entries()) {
+    for (const [i, { bucket, prefix }] of jobs.flatMap((j) => s3SourcesOf(j.spec)).entries()) {
       const bucketArn = this.formatArn({ service: 's3', region: '', account: '', resource: bucket });
       const statements = [
         new iam.PolicyStatement({

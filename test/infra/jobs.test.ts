@@ -37,6 +37,7 @@ describe('jobs that cannot be deployed', () => {
         job('x', { dependsOn: ['y', 'nowhere'] }),
         job('y', { dependsOn: ['x'] }),
         job('self', { dependsOn: ['self'] }),
+        job('anybucket', { source: { type: 'files', url: 's3://${bucket}/${key}', format: 'csv' } }),
         job('a'.repeat(64), { channel: { maxConcurrency: 1 } }),
       ]),
       'batchsync-',
@@ -46,6 +47,7 @@ describe('jobs that cannot be deployed', () => {
       expect.stringMatching(/^files\.json: schedule\.cron: EventBridge Scheduler takes six fields/),
       'x.json: dependsOn[1]: no job "nowhere" is deployed',
       'self.json: dependsOn[0]: a job cannot depend on itself',
+      'anybucket.json: source.url: the bucket is a variable but the job has no S3 trigger to take it from: name the bucket, so it can be granted',
       expect.stringMatching(new RegExp(`^a{64}\\.json: name: its queue batchsync-a{64}-dlq\\.fifo would be longer than SQS allows \\(80\\)`)),
       'dependsOn: the jobs depend on each other in a cycle: x -> y -> x',
     ]);

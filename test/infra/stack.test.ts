@@ -1,7 +1,8 @@
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../infra/config.ts';
-import { job, resolveArn, synth } from './synth.ts';
+import { s3SourcesOf } from '../../infra/stack.ts';
+import { deployJobs, job, resolveArn, synth } from './synth.ts';
 
 type Resources = Record<string, Record<string, any>>;
 
@@ -261,6 +262,19 @@ describe('S3 sources', () => {
         { Sid: 'ReadSource1', Effect: 'Allow', Action: 's3:GetObject', Resource: 'arn:aws:s3:::another-bucket/*' },
       ]),
     );
+  });
+
+  it('a source URL with variables is granted as far as it is known; a bucket from an S3 trigger, per trigger bucket', () => {
+    const sources = (url: string, extra: Record<string, unknown> = {}) =>
+      s3SourcesOf(deployJobs([job('j', { source: { type: 'files', url, format: 'csv' }, ...extra })])[0].spec);
+    expect(sources('s3://exports/orders/${bizdate}/')).toEqual([{ bucket: 'exports', prefix: 'orders/' }]);
+    expect(sources('s3://exports/${key}')).toEqual([{ bucket: 'exports', prefix: '' }]);
+    expect(sources('s3://exports')).toEqual([{ bucket: 'exports', prefix: '' }]);
+    expect(sources('s3://${bucket}/${key}', { triggers: [{ type: 's3', bucket: 'landing-a', prefix: 'in/' }, { type: 's3', bucket: 'landing-b' }] })).toEqual([
+      { bucket: 'landing-a', prefix: '' },
+      { bucket: 'landing-b', prefix: '' },
+    ]);
+    expect(sources('file:///data/')).toEqual([]);
   });
 });
 
