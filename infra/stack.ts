@@ -45,7 +45,7 @@ function shellQuote(text: string): string {
   return `'${text.replaceAll("'", "'\\''")}'`;
 }
 
-/** The ARN(s) an IAM policy needs for a secret: a name gets the 6-character suffix Secrets Manager adds. */
+/** The ARN an IAM policy names for a secret: a name gets the 6-character suffix Secrets Manager adds. */
 export function secretResourceArn(stack: Stack, secretId: string): string {
   if (secretId.startsWith('arn:')) {
     // A complete ARN ends with the suffix; a partial one (without it) matches any suffix.
@@ -81,7 +81,7 @@ export function s3SourcesOf(job: JobSpec): Array<{ bucket: string; prefix: strin
  * function shared by every job; per job a range queue with its dead-letter
  * queue and the consumer's event source on it, the job's schedule, the rules
  * of its upstream jobs and S3 triggers, and alarms; read access to exactly
- * the secrets the jobs name.
+ * the secrets (and S3 prefixes) the jobs name.
  */
 export class BatchsyncStack extends Stack {
   readonly planner: NodejsFunction;
