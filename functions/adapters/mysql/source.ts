@@ -1,4 +1,4 @@
-import type { Connection as CoreConnection } from 'mysql2';
+import type { Connection as CoreConnection, TypeCast } from 'mysql2';
 import type mysql from 'mysql2/promise';
 import { JobError } from '../../core/errors.ts';
 import type { SqlSource } from '../../core/job-spec.ts';
@@ -109,7 +109,8 @@ export class MysqlSource implements Source {
     try {
       // The core connection streams rows as they arrive, pausing the socket while batches are written.
       const core = conn.connection as unknown as CoreConnection;
-      const stream = core.query({ sql, values, rowsAsArray: true }).stream({ highWaterMark: Math.min(batchRows, 4096) });
+      const typeCast = jsonAsText(columns);
+      const stream = core.query({ sql, values, rowsAsArray: true, typeCast }).stream({ highWaterMark: Math.min(batchRows, 4096) });
       let rows: Row[] = [];
       let lastKey: Value[] = [];
       for await (const row of stream as AsyncIterable<Value[]>) {
@@ -338,6 +339,16 @@ function middleTime(lo: string, hi: string): string | null {
   if (!Number.isFinite(a) || !Number.isFinite(b) || b <= a) return null;
   const iso = new Date(a + Math.ceil((b - a) / 2)).toISOString();
   return lo.length === 10 ? iso.slice(0, 10) : iso.slice(0, 19).replace('T', ' ');
+}
+
+/**
+ * The driver's conversion, except that JSON stays the text it is, not an
+ * object re-encoded with other spacing. MariaDB's JSON is a LONGTEXT that
+ * the driver parses by its metadata, so every LONGTEXT column is read as text.
+ */
+function jsonAsText(columns: readonly MyColumn[]): TypeCast | undefined {
+  const text = new Set(columns.filter((c) => c.dataType === 'json' || c.dataType === 'longtext').map((c) => c.name));
+  return text.size ? (field, next) => (text.has(field.name) ? field.string() : next()) : undefined;
 }
 
 /**
