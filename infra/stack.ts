@@ -121,6 +121,8 @@ export class BatchsyncStack extends Stack {
         logGroup: new logs.LogGroup(this, `${name}Logs`, { retention: config.logRetentionDays as logs.RetentionDays }),
         environment: {
           NODE_OPTIONS: '--enable-source-maps',
+          // The Amazon RDS certificate authorities, which Lambda ships but no longer loads by default since Node.js 20.
+          NODE_EXTRA_CA_CERTS: '/var/runtime/ca-cert.pem',
           BATCHSYNC_EVENT_BUS: this.bus.eventBusName,
           BATCHSYNC_QUEUE_PREFIX: queuePrefix,
           BATCHSYNC_METRICS_NAMESPACE: config.name,

@@ -17,7 +17,8 @@ export interface DbConfig {
   user: string;
   password: string | undefined;
   database: string;
-  ssl: boolean;
+  /** off; on, verifying the server's certificate; or on without verifying it (sslmode=no-verify). */
+  ssl: 'off' | 'verify' | 'no-verify';
   /** e.g. mysql://root@127.0.0.1:3306/test — safe to print. */
   label: string;
 }
@@ -30,6 +31,8 @@ export const RdsSecret = z.object({
   password: z.string(),
   dbname: z.string().optional(),
   engine: z.string().optional(),
+  /** Not part of RDS's shape: TLS to the database, verifying its certificate (default on for PostgreSQL, which RDS requires from version 15). */
+  ssl: z.boolean().optional(),
 });
 export type RdsSecret = z.infer<typeof RdsSecret>;
 
@@ -56,15 +59,15 @@ export function parseDbUrl(text: string, engine: Engine, where: string): DbConfi
   if (PROTOCOLS[url.protocol] !== engine) throw new JobError(`${where}: expected a ${engine}:// URL, got ${url.protocol}//`);
   const password = url.password ? decodeURIComponent(url.password) : undefined;
   registerSecret(password);
-  const ssl = url.searchParams.get('ssl') ?? url.searchParams.get('sslmode');
-  const config = {
+  const ssl = (url.searchParams.get('ssl') ?? url.searchParams.get('sslmode'))?.toLowerCase();
+  const config: Omit<DbConfig, 'label'> = {
     engine,
     host: url.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1',
     port: url.port ? Number(url.port) : DEFAULT_PORT[engine],
     user: decodeURIComponent(url.username) || (engine === 'mysql' ? 'root' : 'postgres'),
     password,
     database: decodeURIComponent(url.pathname.replace(/^\//, '')),
-    ssl: ssl !== null && !['false', 'disable', '0'].includes(ssl),
+    ssl: ssl === undefined || ['false', 'disable', '0'].includes(ssl) ? 'off' : ssl === 'no-verify' ? 'no-verify' : 'verify',
   };
   if (!config.database) throw new JobError(`${where}: the URL names no database (…/dbname)`);
   return { ...config, label: label(config) };
@@ -87,14 +90,14 @@ export async function resolveDb(conn: Connection, engine: Engine, where: string,
   if (!ctx.secrets) throw new ConnectionError(`${where}.secretId: Secrets Manager is not configured here`);
   const secret = await ctx.secrets.read(secretId, fresh);
   registerSecret(secret.password);
-  const config = {
+  const config: Omit<DbConfig, 'label'> = {
     engine,
     host: secret.host,
     port: secret.port ? Number(secret.port) : DEFAULT_PORT[engine],
     user: secret.username,
     password: secret.password,
     database: secret.dbname ?? '',
-    ssl: false,
+    ssl: (secret.ssl ?? engine === 'postgres') ? 'verify' : 'off',
   };
   if (!config.database) throw new JobError(`${where}.secretId: secret ${secretId} has no dbname`);
   return { ...config, label: label(config) };

@@ -80,7 +80,7 @@ export function createMysqlPool(config: DbConfig, connectionLimit: number): mysq
     user: config.user,
     password: config.password,
     database: config.database,
-    ssl: config.ssl ? {} : undefined,
+    ssl: config.ssl === 'off' ? undefined : { rejectUnauthorized: config.ssl === 'verify' },
     connectionLimit,
     connectTimeout: 10_000,
     supportBigNumbers: true,

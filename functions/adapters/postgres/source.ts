@@ -66,7 +66,7 @@ export function createPgPool(config: DbConfig, max: number): pg.Pool {
     user: config.user,
     password: config.password,
     database: config.database,
-    ssl: config.ssl ? { rejectUnauthorized: false } : undefined,
+    ssl: config.ssl === 'off' ? undefined : { rejectUnauthorized: config.ssl === 'verify' },
     max,
     connectionTimeoutMillis: 10_000,
     options: '-c TimeZone=UTC -c DateStyle=ISO -c extra_float_digits=1',
