@@ -249,7 +249,7 @@ export class BatchsyncStack extends Stack {
       }
 
       job.triggers.forEach((trigger, i) => {
-        // S3 sends Object Created to the default bus once the bucket has EventBridge notifications on (DEPLOY.md).
+        // S3 sends Object Created to the default bus once the bucket has EventBridge notifications on (README, "Deploying to AWS").
         new events.Rule(scope, `S3Trigger${i}`, {
           description: `${config.name}: plan ${job.name} on new objects in s3://${trigger.bucket}/${trigger.prefix}`,
           eventPattern: {
