@@ -1,5 +1,5 @@
 import type mysql from 'mysql2/promise';
-import type pg from 'pg';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MYSQL_URL, mysqlConnection, mysqlDigest, PG_URL, pgClient, pgDigest, runCli, summary, tempDir, writeJob } from '../helpers.ts';
 
@@ -112,6 +112,35 @@ describe('PostgreSQL', () => {
     const expected = await pgDigest(pgc, 'SELECT id::text, name, amount::text FROM it_src_pg_nokey');
     expect(await mysqlDigest(my, 'SELECT id, name, amount FROM it_src_pg_nokey')).toBe(expected);
   });
+
+  it('a nullable split key: its NULL rows get a range of their own; a replica is read instead of the primary', async () => {
+    await pgc.query('DROP TABLE IF EXISTS it_src_pg_nullable');
+    await pgc.query('CREATE TABLE it_src_pg_nullable (id bigint PRIMARY KEY, k varchar(20), v int)');
+    await pgc.query(`INSERT INTO it_src_pg_nullable SELECT g, CASE WHEN g % 9 = 0 THEN NULL ELSE 'k' || lpad((g % 5000)::text, 5, '0') END, g FROM generate_series(1, 60000) g`);
+    await myTable('it_src_pg_nullable', 'id BIGINT PRIMARY KEY, k VARCHAR(20), v INT');
+    const source = { type: 'postgres', connection: { url: PG_URL }, table: 'it_src_pg_nullable', splitKey: 'k' };
+    const file = await job('it_src_pg_nullable', source, 'it_src_pg_nullable');
+    const ranges = await plan(file);
+    expect(ranges.at(-1)?.description).toBe('("k" IS NULL)');
+    await run(file, 60_000);
+    const expected = await pgDigest(pgc, 'SELECT id::text, k, v::text FROM it_src_pg_nullable');
+    expect(await mysqlDigest(my, 'SELECT id, k, v FROM it_src_pg_nullable')).toBe(expected);
+
+    // The replica: another database holding the same table with other rows.
+    const exists = await pgc.query(`SELECT 1 FROM pg_database WHERE datname = 'it_src_replica'`);
+    if (!exists.rowCount) await pgc.query('CREATE DATABASE it_src_replica');
+    const replicaUrl = PG_URL.replace(/\/[^/]*$/, '/it_src_replica');
+    const replica = new pg.Client({ connectionString: replicaUrl });
+    await replica.connect();
+    await replica.query('DROP TABLE IF EXISTS it_src_pg_nullable');
+    await replica.query('CREATE TABLE it_src_pg_nullable (id bigint PRIMARY KEY, k varchar(20), v int)');
+    await replica.query(`INSERT INTO it_src_pg_nullable SELECT g, 'r' || (g % 700), -g FROM generate_series(1, 30000) g`);
+    await replica.end();
+    await my.query('TRUNCATE TABLE it_src_pg_nullable');
+    await run(await job('it_src_pg_replica', { ...source, replica: { url: replicaUrl } }, 'it_src_pg_nullable'), 30_000);
+    const [[row]] = (await my.query({ sql: 'SELECT COUNT(*), SUM(v), MIN(k) FROM it_src_pg_nullable', rowsAsArray: true })) as unknown as [string[][]];
+    expect(row.map(String)).toEqual(['30000', String(-(30000 * 30001) / 2), 'r0']);
+  });
 });
 
 describe('balanced plans on a skewed key: 80% of the rows in 1% of the key space', () => {
@@ -204,6 +233,25 @@ describe('MySQL', () => {
     await my.query('TRUNCATE TABLE it_src_standby_t');
     await run(await job('it_src_standby_fallback', { ...down, replicaFallback: true }, 'it_src_standby_t'), 50_000);
     expect(await mysqlDigest(my, `SELECT ${COLUMNS} FROM it_src_standby_t`)).toBe(primary);
+  });
+
+  it('a nullable split key gets a NULL range read in primary key order; a table without any key is a clear error', async () => {
+    await myTable('it_src_my_nullable', 'id INT PRIMARY KEY, k DATE NULL, v VARCHAR(20), KEY (k)');
+    await my.query(`SET SESSION max_recursive_iterations = 1000000`);
+    await my.query(`INSERT INTO it_src_my_nullable WITH RECURSIVE s(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM s WHERE g < 60000)
+      SELECT g, IF(g % 9 = 0, NULL, DATE('2020-01-01') + INTERVAL (g % 2000) DAY), CONCAT('v', g) FROM s`);
+    await myTable('it_src_my_nullable_t', 'id INT PRIMARY KEY, k DATE NULL, v VARCHAR(20)');
+    const file = await job('it_src_my_nullable', { type: 'mysql', connection: { url: MYSQL_URL }, table: 'it_src_my_nullable', splitKey: 'k' }, 'it_src_my_nullable_t');
+    const ranges = await plan(file);
+    expect(ranges.at(-1)?.description).toBe('(`k` IS NULL)');
+    expect(ranges[1].description).toMatch(/^`k` >= '\d{4}-\d\d-\d\d' AND `k` < '\d{4}-\d\d-\d\d'$/);
+    await run(file, 60_000);
+    expect(await mysqlDigest(my, 'SELECT id, k, v FROM it_src_my_nullable_t')).toBe(await mysqlDigest(my, 'SELECT id, k, v FROM it_src_my_nullable'));
+
+    await myTable('it_src_my_heap', 'id INT, v VARCHAR(20)');
+    const heap = await runCli(['plan', await job('it_src_my_heap', { type: 'mysql', connection: { url: MYSQL_URL }, table: 'it_src_my_heap' }, 'it_src_my_nullable_t')]);
+    expect(heap.code).toBe(2);
+    expect(heap.stderr).toMatch(/source\.splitKey: it_src_my_heap has no primary key/);
   });
 
   it('an incremental where with ${bizdate}: plan shows the resolved SQL, the run loads that day', async () => {

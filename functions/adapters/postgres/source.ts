@@ -9,8 +9,6 @@ import type { DbConfig } from '../connections.ts';
 import { parseCopyLine } from './copy-text.ts';
 import { type Bounds, COLUMNS, copySql, PRIMARY_KEY, qualified, rangeConditions, sampleSql, selectItem, TABLE_BLOCKS } from './sql.ts';
 
-export { quoteIdent } from './sql.ts';
-
 /**
  * The PostgreSQL source. Ranges cut the split key (the primary key by
  * default; integer, text, date, uuid... and composite keys) at quantiles of a
