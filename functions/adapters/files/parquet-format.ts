@@ -1,4 +1,4 @@
-import { type AsyncBuffer, type FileMetaData, parquetMetadataAsync, parquetRead, parquetSchema, type SchemaElement } from 'hyparquet';
+import { type AsyncBuffer, type DecodedArray, type FileMetaData, parquetMetadataAsync, parquetScan, parquetSchema, type SchemaElement } from 'hyparquet';
 import { BatchsyncError, JobError, StatementError } from '../../core/errors.ts';
 import type { Row, SourceColumn, Value } from '../../core/ports.ts';
 import type { FileFormat, Part, PartBatch, Projection, SizedPart } from './format.ts';
@@ -32,17 +32,43 @@ function dateFromDays(days: number): string {
   return new Date(days * 86_400_000).toISOString().slice(0, 10);
 }
 
-/** An integer count of `perSecond` units since the epoch as ISO text with all its fraction digits. */
-function timestampText(value: bigint, perSecond: bigint, digits: number, utc: boolean): string {
-  let seconds = value / perSecond;
-  let fraction = value % perSecond;
-  if (fraction < 0n) {
-    fraction += perSecond;
-    seconds -= 1n;
-  }
-  const base = new Date(Number(seconds) * 1000).toISOString().slice(0, 19);
-  const text = `${base}${digits ? `.${pad(fraction, digits)}` : ''}`;
-  return utc ? `${text}Z` : text.replace('T', ' ');
+/**
+ * Formats counts of `perSecond` units since the epoch as ISO text with all
+ * their fraction digits: `…Z` when adjusted to UTC, a wall time otherwise.
+ * Rows are usually near each other in time, so the text up to the minute is
+ * kept from the last value; a Date is made once a minute, not once a row.
+ */
+function timestampFormatter(perSecond: number, digits: number, utc: boolean): (value: bigint | number) => string {
+  let lastMinute = Number.NaN;
+  let prefix = '';
+  return (value) => {
+    let seconds: number;
+    let fraction: number | bigint;
+    // Milli- and microseconds of any real date fit a double exactly: number arithmetic is much cheaper than bigint.
+    const n = Number(value);
+    if (Number.isSafeInteger(n)) {
+      seconds = Math.floor(n / perSecond);
+      fraction = n - seconds * perSecond;
+    } else {
+      const unit = BigInt(perSecond);
+      let s = BigInt(value) / unit;
+      let f = BigInt(value) % unit;
+      if (f < 0n) {
+        f += unit;
+        s -= 1n;
+      }
+      seconds = Number(s);
+      fraction = f;
+    }
+    const minute = Math.floor(seconds / 60);
+    if (minute !== lastMinute) {
+      const iso = new Date(minute * 60_000).toISOString();
+      prefix = utc ? iso.slice(0, 17) : `${iso.slice(0, 10)} ${iso.slice(11, 17)}`;
+      lastMinute = minute;
+    }
+    const second = seconds - minute * 60;
+    return `${prefix}${second < 10 ? '0' : ''}${second}${digits ? `.${pad(fraction, digits)}` : ''}${utc ? 'Z' : ''}`;
+  };
 }
 
 /** The unscaled integer of a DECIMAL stored as bytes: big-endian two's complement. */
@@ -59,7 +85,7 @@ function decimalText(unscaled: bigint, scale: number): string {
   return negative ? `-${text}` : text;
 }
 
-const UNITS = { MILLIS: [1000n, 3], MICROS: [1_000_000n, 6], NANOS: [1_000_000_000n, 9] } as const;
+const UNITS = { MILLIS: [1000, 3], MICROS: [1_000_000, 6], NANOS: [1_000_000_000, 9] } as const;
 
 /** How a top-level column's annotation is read exactly, when hyparquet's own reading would round it. */
 function exactReader(el: SchemaElement): Fix {
@@ -72,7 +98,8 @@ function exactReader(el: SchemaElement): Fix {
   if (unit) {
     const [perSecond, digits] = UNITS[unit];
     const utc = lt?.type === 'TIMESTAMP' ? lt.isAdjustedToUTC : true;
-    return (v) => timestampText(BigInt(v as number | bigint), perSecond, digits, utc);
+    const format = timestampFormatter(perSecond, digits, utc);
+    return (v) => format(v as number | bigint);
   }
   return null;
 }
@@ -114,6 +141,9 @@ function rangeBuffer(store: FileStore, file: { path: string; size: number }): As
   };
 }
 
+/** Dates as dates (no time zone applies), and INT96 timestamps (legacy, UTC) with their nanoseconds. */
+const PARSERS = { dateFromDays, timestampFromNanoseconds: timestampFormatter(1_000_000_000, 9, true) };
+
 export class ParquetFileFormat implements FileFormat {
   constructor(private readonly store: FileStore) {}
 
@@ -147,32 +177,39 @@ export class ParquetFileFormat implements FileFormat {
     const buffer = rangeBuffer(this.store, part);
     const metadata = await this.metadata(part, buffer);
     const top = parquetSchema(metadata).children;
-    const elements = projection.names.map((name) => top.find((c) => c.element.name === name)?.element as SchemaElement);
+    const names = [...projection.names];
+    const elements = names.map((name) => top.find((c) => c.element.name === name)?.element as SchemaElement);
     const fixes = elements.map((el) => (el.num_children ? null : exactReader(el)));
     // Annotations we read ourselves are taken off, so hyparquet hands over the stored integers and bytes.
     const raw = new Set(elements.filter((_, i) => fixes[i]));
-    const read: FileMetaData = { ...metadata, schema: metadata.schema.map((el) => (raw.has(el) ? { ...el, converted_type: undefined, logical_type: undefined } : el)) };
-    const width = projection.names.length;
+    const plain: FileMetaData = { ...metadata, schema: metadata.schema.map((el) => (raw.has(el) ? { ...el, converted_type: undefined, logical_type: undefined } : el)) };
+    // Column by column, each chunk fetched whole once (the exact range, so hyparquet copies nothing) and decoded a slice at a time.
+    const scan = await parquetScan({ file: buffer, metadata: plain, columns: names, utf8: false, useOffsetIndex: false, parsers: PARSERS }).catch((error: unknown) => {
+      throw this.readError(part, error);
+    });
+    const width = names.length;
     let groupStart = metadata.row_groups.slice(0, part.start).reduce((sum, rg) => sum + Number(rg.num_rows), 0);
     for (let g = part.start; g < (part.end as number); g++) {
       const groupEnd = groupStart + Number(metadata.row_groups[g].num_rows);
       buffer.forget();
       for (let from = Math.max(position ?? groupStart, groupStart); from < groupEnd; ) {
         const to = Math.min(groupEnd, from + Math.max(SLICE_ROWS, batchRows));
-        const rows = await this.slice(buffer, read, projection.names, from, to, part.name);
-        for (const row of rows) {
-          for (let i = 0; i < width; i++) {
-            const v = row[i];
-            if (v === undefined || v === null) row[i] = null;
-            else {
+        const columns: DecodedArray[] = await Promise.all(names.map((column) => scan.readColumn({ column, rowStart: from, rowEnd: to }))).catch((error: unknown) => {
+          throw this.readError(part, error);
+        });
+        for (let b = from; b < to; b += batchRows) {
+          const end = Math.min(to, b + batchRows);
+          const rows: Row[] = new Array(end - b);
+          for (let r = b; r < end; r++) {
+            const row: Row = new Array(width);
+            for (let i = 0; i < width; i++) {
+              const v = columns[i][r - from] as Value | undefined;
               const fix = fixes[i];
-              if (fix) row[i] = fix(v);
+              row[i] = v === undefined || v === null ? null : fix ? fix(v) : v;
             }
+            rows[r - b] = row;
           }
-        }
-        for (let b = 0; b < rows.length; b += batchRows) {
-          const batch = rows.slice(b, b + batchRows);
-          yield { rows: batch, rejected: [], position: from + b + batch.length };
+          yield { rows, rejected: [], position: end };
         }
         from = to;
       }
@@ -185,20 +222,9 @@ export class ParquetFileFormat implements FileFormat {
     return `${part.name} row group${last > part.start ? `s ${part.start}-${last}` : ` ${part.start}`}`;
   }
 
-  private slice(file: AsyncBuffer, metadata: FileMetaData, columns: readonly string[], rowStart: number, rowEnd: number, name: string): Promise<Row[]> {
-    return new Promise<Row[]>((resolve, reject) => {
-      parquetRead({
-        file,
-        metadata,
-        columns: [...columns],
-        rowStart,
-        rowEnd,
-        rowFormat: 'array',
-        utf8: false,
-        parsers: { dateFromDays, timestampFromNanoseconds: (n: bigint) => timestampText(n, 1_000_000_000n, 9, true) },
-        onComplete: (rows) => resolve(rows as Row[]),
-      }).catch((error: unknown) => reject(new StatementError(`${name}: cannot read Parquet rows ${rowStart}-${rowEnd}: ${(error as Error).message}`, { cause: error })));
-    });
+  private readError(part: Part, error: unknown): Error {
+    if (error instanceof BatchsyncError) return error;
+    return new StatementError(`${part.name}: cannot read Parquet rows: ${(error as Error).message}`, { cause: error });
   }
 
   /** The footer alone: its length from the last 8 bytes, then exactly its bytes. */
