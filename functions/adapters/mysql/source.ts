@@ -196,6 +196,12 @@ export class MysqlSource implements Source {
         return rows.reduce((sum, r) => sum + Number(r.rows ?? 0), 0);
       },
       middle: async (from, to) => {
+        // A single integer key halves by arithmetic: its order is the database's, and no key needs to exist there.
+        if (names.length === 1 && key.kinds[0] === 'integer') {
+          const last = to ? BigInt(String(to[0])) - 1n : await lastBefore(null).then((k) => (k ? BigInt(String(k[0])) : null));
+          const mid = last === null ? null : middleInteger(BigInt(String(from[0])), last);
+          return mid === null ? null : [String(mid)];
+        }
         const upper = await lastBefore(to);
         if (!upper || sameKey(upper, from)) return null;
         // The first column where the interval's ends differ is the one to halve; the columns before it are fixed.
