@@ -2,7 +2,7 @@
 import { createReadStream } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type mysql from 'mysql2/promise';
-import { checksumSql, COLUMN_LIST, expectedChecksum, rowFields, sameChecksum, targetDdl, toChecksum } from './rows.ts';
+import { checksumSql, COLUMN_LIST, DIRTY_EVERY, expectedChecksum, rowFields, sameChecksum, targetDdl, toChecksum } from './rows.ts';
 
 /** A fresh, empty target table, so no case inherits pages or rows from an earlier one. */
 export async function recreateTable(conn: mysql.Connection, table: string): Promise<void> {
@@ -45,4 +45,14 @@ export async function insertRowByRow(conn: mysql.Connection, table: string, rows
   const started = performance.now();
   for (let i = 1; i <= rows; i++) await conn.execute(sql, rowFields(i));
   return (performance.now() - started) / 1000;
+}
+
+/** The dirty case's target: the clean rows, and none of the dirty ones. */
+export async function verifyDirtyLeftOut(conn: mysql.Connection, table: string, rows: number): Promise<void> {
+  const [[found]] = (await conn.query(
+    `SELECT COUNT(*) AS n, SUM(id % ${DIRTY_EVERY} = ${DIRTY_EVERY / 2}) AS dirty FROM ${table}`,
+  )) as unknown as [[{ n: number; dirty: string | null }]];
+  if (Number(found.n) !== rows || Number(found.dirty ?? 0) !== 0) {
+    throw new Error(`${table} holds ${found.n} rows (${found.dirty} of them dirty), expected ${rows} clean rows`);
+  }
 }

@@ -55,6 +55,11 @@ export function formatCents(cents: number): string {
   return `${cents < 0 ? '-' : ''}${Math.trunc(abs / 100)}.${String(abs % 100).padStart(2, '0')}`;
 }
 
+/** In the dirty case, one row in this many has a `num` no integer column takes. */
+export const DIRTY_EVERY = 100;
+export const isDirty = (i: number) => i % DIRTY_EVERY === DIRTY_EVERY / 2;
+export const dirtyRows = (rows: number) => Math.floor((rows + DIRTY_EVERY / 2) / DIRTY_EVERY);
+
 /** Row `i` as the text of its columns, in `COLUMNS` order. */
 export function rowFields(i: number): string[] {
   const created = new Date(EPOCH_MS + i * CREATED_STEP_SECONDS * 1000).toISOString().slice(0, 19).replace('T', ' ');
