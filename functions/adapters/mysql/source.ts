@@ -52,6 +52,8 @@ const kindOf = (c: MyColumn): KeyKind => KEY_KINDS[c.dataType] ?? 'string';
 /** Intervals per range the estimates aim for: their errors average out over the intervals of a range. */
 const POINTS_PER_RANGE = 8;
 const MAX_POINTS = 2048;
+/** Seconds the server waits for a paused reader: longer than any write or throttle pause between batches. */
+const NET_WRITE_TIMEOUT = 3600;
 /** Rows read at the start of each interval to weigh it by the job's `where`. */
 const SELECTIVITY_ROWS = 200;
 
@@ -107,6 +109,8 @@ export class MysqlSource implements Source {
     });
     let finished = false;
     try {
+      // The socket pauses while batches are written (and throttled): the server must not give up on it meanwhile.
+      await conn.query(`SET SESSION net_write_timeout = ${NET_WRITE_TIMEOUT}`);
       // The core connection streams rows as they arrive, pausing the socket while batches are written.
       const core = conn.connection as unknown as CoreConnection;
       const typeCast = jsonAsText(columns);
