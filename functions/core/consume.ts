@@ -140,9 +140,8 @@ async function consumeStarted(
       }
       const result = await writeWithRetry(target, chunk, deps);
       if (result.runFailed !== null) {
-        // This chunk pushed the run over its dirty limit, or another consumer failed the run.
-        const failed = result.runFailed.byThisChunk ? await ledger.getRun(runId) : null;
-        if (failed) await publishRunEnd(failed, deps.events);
+        // This chunk pushed the run over its dirty limit (announce it), or another consumer failed the run.
+        if (result.runFailed.byThisChunk) await publishRunEnd(runId, ledger, deps.events);
         return { status: 'run-failed', rowsWritten: written + result.written };
       }
       written += result.written;
@@ -157,8 +156,7 @@ async function consumeStarted(
     if (error instanceof RangeBusyError || (!permanent && !lastDelivery)) throw error;
     const reason = describeError(error);
     await ledger.failRange(runId, rangeId, reason);
-    const failed = await ledger.getRun(runId);
-    if (failed) await publishRunEnd(failed, deps.events);
+    await publishRunEnd(runId, ledger, deps.events);
     return { status: 'failed', rowsWritten: written, error: reason };
   }
 }

@@ -1,6 +1,6 @@
 import { describeError, isRetryable } from './errors.ts';
 import type { JobSpec } from './job-spec.ts';
-import type { Events, Ledger, RunRecord, Target } from './ports.ts';
+import type { Events, Ledger, Target } from './ports.ts';
 
 export interface FinalizeDeps {
   ledger: Ledger;
@@ -8,8 +8,10 @@ export interface FinalizeDeps {
   events: Events;
 }
 
-/** Announces a run's end to whoever waits on it (dependent jobs, alarms). */
-export async function publishRunEnd(run: RunRecord, events: Events): Promise<void> {
+/** Announces a run's end, as the ledger has it, to whoever waits on it (dependent jobs, alarms). */
+export async function publishRunEnd(runId: string, ledger: Ledger, events: Events): Promise<void> {
+  const run = await ledger.getRun(runId);
+  if (!run) return;
   await events.publish({
     type: run.status === 'succeeded' ? 'Run Succeeded' : 'Run Failed',
     job: run.job,
@@ -22,8 +24,7 @@ export async function publishRunEnd(run: RunRecord, events: Events): Promise<voi
 /** Marks a run failed with the reason and announces it. */
 export async function failRun(runId: string, reason: string, ledger: Ledger, events: Events): Promise<void> {
   await ledger.setRunStatus(runId, 'failed', reason);
-  const run = await ledger.getRun(runId);
-  if (run) await publishRunEnd(run, events);
+  await publishRunEnd(runId, ledger, events);
 }
 
 /**
@@ -47,6 +48,5 @@ export async function finalizeRun(runId: string, job: JobSpec, deps: FinalizeDep
     return;
   }
   await ledger.setRunStatus(runId, 'succeeded');
-  const run = await ledger.getRun(runId);
-  if (run) await publishRunEnd(run, events);
+  await publishRunEnd(runId, ledger, events);
 }
