@@ -33,12 +33,12 @@ export interface BatchsyncRun {
 const STDERR_TAIL_LINES = 30;
 
 /** Writes a job loading `source` into `table` and returns the job file's path. */
-export async function writeJob(name: string, source: object, table: string, workers: number): Promise<string> {
+export async function writeJob(name: string, source: object, table: string, workers: number, writeMode = 'insert'): Promise<string> {
   const job = {
     name,
     source,
     // A ledger of its own keeps the bench's runs out of the default batchsync_ tables.
-    target: { type: 'mysql', connection: { url: MYSQL_URL }, table, ledger: { prefix: 'bench_' } },
+    target: { type: 'mysql', connection: { url: MYSQL_URL }, table, writeMode, ledger: { prefix: 'bench_' } },
     // At most maxConcurrency workers run whatever --workers says, so the two move together.
     channel: { maxConcurrency: workers },
   };

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BENCH_DIR } from './config.ts';
 
-export const CASES = ['load', 'csv', 'dirty', 'pg', 'insert'] as const;
+export const CASES = ['load', 'csv', 'dirty', 'replace', 'upsert', 'pg', 'insert'] as const;
 export type CaseName = (typeof CASES)[number];
 
 export const DEFAULT_ROWS = 1_000_000;

@@ -23,6 +23,8 @@ const TABLES: Record<CaseName, string> = {
   load: 'bench_load_dst',
   csv: 'bench_csv_dst',
   dirty: 'bench_dirty_dst',
+  replace: 'bench_replace_dst',
+  upsert: 'bench_upsert_dst',
   pg: 'bench_pg_dst',
   insert: 'bench_insert_dst',
 };
@@ -99,7 +101,7 @@ async function cleanUp(my: mysql.Connection, pgc: pg.Client): Promise<void> {
 async function prepareSources(bench: Bench): Promise<void> {
   const { only } = bench.options;
   const generated: boolean[] = [];
-  if (only.has('load') || only.has('csv') || only.has('dirty')) {
+  if (['load', 'csv', 'dirty', 'replace', 'upsert'].some((c) => only.has(c as CaseName))) {
     const started = performance.now();
     bench.files = await ensureFiles(bench.options.rows);
     generated.push(noteSource(bench, 'CSV and TSV files', bench.files.reused, started));
@@ -170,6 +172,9 @@ const CASE_RUNNERS: Record<CaseName, (bench: Bench) => Promise<Measurement[]>> =
       format: 'csv',
     }),
 
+  replace: (bench) => overExistingRows(bench, 'replace'),
+  upsert: (bench) => overExistingRows(bench, 'upsert'),
+
   pg: (bench) =>
     batchsyncCase(bench, 'pg', 'batchsync PostgreSQL → MySQL', {
       type: 'postgres',
@@ -190,15 +195,33 @@ const CASE_RUNNERS: Record<CaseName, (bench: Bench) => Promise<Measurement[]>> =
 };
 
 /**
+ * The CSV job in `replace` or `upsert` mode over a table that already holds
+ * every row (loaded untimed with LOAD DATA): each row replaces or updates one.
+ */
+async function overExistingRows(bench: Bench, mode: 'replace' | 'upsert'): Promise<Measurement[]> {
+  await recreateTable(bench.my, TABLES[mode]);
+  await loadData(bench.my, TABLES[mode], requireFiles(bench).tsvPath);
+  const source = { type: 'files', url: `${pathToFileURL(requireFiles(bench).csvDir).href}/`, format: 'csv' };
+  return batchsyncCase(bench, mode, `batchsync CSV → MySQL, ${mode} over existing rows`, source, true);
+}
+
+/**
  * One batchsync job into a fresh table, reported twice: at the run's own
  * duration (what the ledger measures) and at the wall clock of the command.
  */
-async function batchsyncCase(bench: Bench, name: 'csv' | 'dirty' | 'pg', title: string, source: object): Promise<Measurement[]> {
+async function batchsyncCase(
+  bench: Bench,
+  name: 'csv' | 'dirty' | 'replace' | 'upsert' | 'pg',
+  title: string,
+  source: object,
+  prefilled = false,
+): Promise<Measurement[]> {
   const { my, options } = bench;
   const table = TABLES[name];
   log(`${title}: ${options.rows} rows, ${options.workers} workers`);
-  await recreateTable(my, table);
-  const job = await writeJob(`bench_${name}`, source, table, options.workers);
+  if (!prefilled) await recreateTable(my, table);
+  const writeMode = name === 'replace' || name === 'upsert' ? name : 'insert';
+  const job = await writeJob(`bench_${name}`, source, table, options.workers, writeMode);
   const { summary, wallSeconds, rss } = await runJob(job, options.workers);
   const dirty = name === 'dirty' ? dirtyRows(options.rows) : 0;
   if (summary.rowsRead !== options.rows || summary.rowsWritten !== options.rows - dirty || summary.dirtyRecords !== dirty) {

@@ -10,13 +10,13 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
-import { EventBridgeEvents, noEvents } from './adapters/events.ts';
+import { EventBridgeEvents } from './adapters/events.ts';
 import { createOpener } from './adapters/open-job.ts';
 import { SecretsManagerReader } from './adapters/secrets.ts';
 import type { Log } from './consumer/consumer.ts';
 import type { JobSpec } from './core/job-spec.ts';
 import type { JobResources } from './core/plan.ts';
-import type { Events, Ledger, RunEvent } from './core/ports.ts';
+import { type Events, type Ledger, noEvents, type RunEvent } from './core/ports.ts';
 
 export const LambdaEnv = z.object({
   /** Where the job files are; the CDK stack copies them next to the planner's bundle. */

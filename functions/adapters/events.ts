@@ -18,6 +18,3 @@ export class EventBridgeEvents implements Events {
     );
   }
 }
-
-/** Nobody listens (a local run): outcomes are read from the ledger instead. */
-export const noEvents: Events = { publish: async () => {} };

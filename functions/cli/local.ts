@@ -1,10 +1,9 @@
 import { hostname } from 'node:os';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { createOpener, type JobOpener } from '../adapters/open-job.ts';
-import { noEvents } from '../adapters/events.ts';
 import { ensureQueues } from '../adapters/sqs.ts';
 import { redact } from '../core/redact.ts';
-import type { Queue } from '../core/ports.ts';
+import { noEvents, type Queue } from '../core/ports.ts';
 import { sleep } from '../core/stream.ts';
 import { createConsumerHandler } from '../consumer/consumer.ts';
 import type { BatchHandler } from './worker.ts';

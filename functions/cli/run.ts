@@ -1,18 +1,18 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { noEvents } from '../adapters/events.ts';
 import type { JobOpener } from '../adapters/open-job.ts';
 import { SqsPoller, SqsQueue } from '../adapters/sqs.ts';
 import type { JobSpec } from '../core/job-spec.ts';
 import { planRun } from '../core/plan.ts';
-import type { Ledger, RangeMessage, RunRecord } from '../core/ports.ts';
+import { type Ledger, noEvents, type RangeMessage, type RunRecord } from '../core/ports.ts';
 import { sleep } from '../core/stream.ts';
 import { type LocalQueue, localConsumerHandler, startLocalQueue } from './local.ts';
 import { Progress } from './output.ts';
 import { runWorker } from './worker.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/batchsync.js', import.meta.url));
+/** The command that starts worker processes: bin/batchsync.js tells where it is (this module may be bundled elsewhere). */
+const BIN = process.env.BATCHSYNC_BIN ?? fileURLToPath(new URL('../../bin/batchsync.js', import.meta.url));
 /** How often the runner looks at the ledger and the dead-letter queue. */
 const POLL_MS = 250;
 /** Old-space limit of a worker process, in MB. */

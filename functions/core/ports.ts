@@ -219,3 +219,6 @@ export interface RunEvent {
 export interface Events {
   publish(event: RunEvent): Promise<void>;
 }
+
+/** Nobody listens (a local run): outcomes are read from the ledger instead. */
+export const noEvents: Events = { publish: async () => {} };

@@ -4,12 +4,11 @@ import type mysql from 'mysql2/promise';
 import type pg from 'pg';
 import type { SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { noEvents } from '../../functions/adapters/events.ts';
 import { createOpener } from '../../functions/adapters/open-job.ts';
 import { createConsumerHandler } from '../../functions/consumer/consumer.ts';
 import { JobSpec } from '../../functions/core/job-spec.ts';
 import { planRun } from '../../functions/core/plan.ts';
-import type { RangeMessage } from '../../functions/core/ports.ts';
+import { noEvents, type RangeMessage } from '../../functions/core/ports.ts';
 import { sleep } from '../../functions/core/stream.ts';
 import { finished, MYSQL_URL, mysqlConnection, mysqlDigest, PG_URL, pgClient, pgDigest, startCli, summary, tempDir, waitFor, writeJob } from '../helpers.ts';
 
