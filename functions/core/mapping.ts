@@ -32,3 +32,16 @@ export function mapColumns(
     return column;
   });
 }
+
+/**
+ * The source columns a job reads, in its order: `wanted` by name (exact, or
+ * else ignoring case), or every column. A name the table lacks is a JobError.
+ */
+export function selectColumns<C extends { name: string }>(all: readonly C[], wanted: readonly string[] | undefined, table: string): C[] {
+  if (!wanted) return [...all];
+  return wanted.map((name, i) => {
+    const column = all.find((c) => c.name === name) ?? all.find((c) => c.name.toLowerCase() === name.toLowerCase());
+    if (!column) throw new JobError(`source.columns[${i}]: column "${name}" does not exist in ${table} (it has ${all.map((c) => c.name).join(', ')})`);
+    return column;
+  });
+}

@@ -1,6 +1,7 @@
 import type { Connection as CoreConnection, TypeCast } from 'mysql2';
 import type mysql from 'mysql2/promise';
 import { JobError } from '../../core/errors.ts';
+import { selectColumns } from '../../core/mapping.ts';
 import type { SqlSource } from '../../core/job-spec.ts';
 import type { Batch, Checkpoint, RangeSpec, Row, Source, SourceColumn, Value } from '../../core/ports.ts';
 import {
@@ -283,14 +284,9 @@ export class MysqlSource implements Source {
   }
 
   private async selected(): Promise<MyColumn[]> {
-    const all = await this.allColumns();
-    if (!this.spec.columns) return all;
-    return this.spec.columns.map((name, i) => {
-      const column = all.find((c) => c.name === name) ?? all.find((c) => c.name.toLowerCase() === name.toLowerCase());
-      if (!column) throw new JobError(`source.columns[${i}]: column "${name}" does not exist in ${this.spec.table} (it has ${all.map((c) => c.name).join(', ')})`);
-      return column;
-    });
+    return selectColumns(await this.allColumns(), this.spec.columns, this.spec.table);
   }
+
 
   private async keyRows(sql: Sql, doing: string): Promise<Key[]> {
     try {

@@ -4,6 +4,7 @@ import { to as copyTo } from 'pg-copy-streams';
 import { AuthError, BatchsyncError, ConnectionError, JobError, RetryableError, StatementError, UnreachableError } from '../../core/errors.ts';
 import type { SqlSource } from '../../core/job-spec.ts';
 import type { Batch, Checkpoint, RangeSpec, Row, Source, SourceColumn, Value } from '../../core/ports.ts';
+import { selectColumns } from '../../core/mapping.ts';
 import { cutPoints } from '../../core/split.ts';
 import type { DbConfig } from '../connections.ts';
 import { parseCopyLine } from './copy-text.ts';
@@ -230,14 +231,9 @@ export class PostgresSource implements Source {
   }
 
   private async selected(): Promise<PgColumn[]> {
-    const all = await this.allColumns();
-    if (!this.spec.columns) return all;
-    return this.spec.columns.map((name, i) => {
-      const column = all.find((c) => c.name === name) ?? all.find((c) => c.name.toLowerCase() === name.toLowerCase());
-      if (!column) throw new JobError(`source.columns[${i}]: column "${name}" does not exist in ${this.spec.table} (it has ${all.map((c) => c.name).join(', ')})`);
-      return column;
-    });
+    return selectColumns(await this.allColumns(), this.spec.columns, this.spec.table);
   }
+
 
   private async query<T>(sql: string, doing: string, values: unknown[] = [], rowMode?: 'array'): Promise<T[]> {
     try {
