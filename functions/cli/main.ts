@@ -15,7 +15,7 @@ import { peakConcurrency } from '../core/throttle.ts';
 import { parseVarArgs, resolveJob, schedulingVars } from '../core/vars.ts';
 import { localConsumerHandler, localOpener, sqsClient } from './local.ts';
 import { dirtySummary, formatRun, Progress, rangeSummary, runSummary } from './output.ts';
-import { runLocally } from './run.ts';
+import { runLocally, WorkerConfig } from './run.ts';
 import { runWorker } from './worker.ts';
 
 /** Where `status` and `dirty` look when no job file names the ledger. */
@@ -83,10 +83,6 @@ const common = {
   endpoint: { type: 'string' },
   job: { type: 'string' },
   ledger: { type: 'string' },
-  'queue-url': { type: 'string' },
-  'queue-arn': { type: 'string' },
-  'batch-size': { type: 'string' },
-  'invocation-ms': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -181,19 +177,22 @@ async function commandDirty(runId: string | undefined, values: Values, opener: J
   return 0;
 }
 
-/** A consumer instance of `run` in distributed mode (a child process). */
-async function commandWorker(values: Values, opener: JobOpener): Promise<number> {
-  const client = sqsClient(values.endpoint as string);
-  const queueUrl = values['queue-url'] as string;
+/** A consumer instance of `run` in distributed mode: a child process, told its queue by the run over IPC. */
+async function commandWorker(opener: JobOpener): Promise<number> {
+  if (!process.send) throw new UsageError('worker is started by batchsync run');
   process.once('SIGTERM', () => process.exit(0));
+  // The run going away (killed, say) disconnects the channel: a worker does not outlive it.
+  process.once('disconnect', () => process.exit(0));
+  const config = WorkerConfig.parse(await new Promise((resolve) => process.once('message', resolve)));
+  const client = sqsClient(config.endpoint);
   await runWorker({
-    poller: new SqsPoller(client, queueUrl),
-    queueArn: values['queue-arn'] as string,
-    handler: localConsumerHandler(opener, new SqsQueue(client, queueUrl)),
-    batchSize: positiveInt(values['batch-size'], 'batch-size') ?? 1,
-    visibilitySeconds: positiveInt(values['visibility-timeout'], 'visibility-timeout') ?? 30,
+    poller: new SqsPoller(client, config.queueUrl),
+    queueArn: config.queueArn,
+    handler: localConsumerHandler(opener, new SqsQueue(client, config.queueUrl)),
+    batchSize: 1,
+    visibilitySeconds: config.visibilitySeconds,
     retryDelaySeconds: 1,
-    invocationMs: Number(values['invocation-ms'] ?? 900_000),
+    invocationMs: config.invocationMs,
     signal: new AbortController().signal,
   });
   return 0;
@@ -243,7 +242,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'dirty':
         return await commandDirty(arg, values, opener);
       case 'worker':
-        return await commandWorker(values, opener);
+        return await commandWorker(opener);
       default:
         throw new UsageError(`unknown command "${command}"`);
     }

@@ -7,6 +7,7 @@ import type { JobSpec } from '../core/job-spec.ts';
 import { planRun } from '../core/plan.ts';
 import { type Ledger, noEvents, type RangeMessage, type RunRecord } from '../core/ports.ts';
 import { sleep } from '../core/stream.ts';
+import { z } from 'zod';
 import { type LocalQueue, localConsumerHandler, startLocalQueue } from './local.ts';
 import { Progress } from './output.ts';
 import { runWorker } from './worker.ts';
@@ -15,8 +16,9 @@ import { runWorker } from './worker.ts';
 const BIN = process.env.BATCHSYNC_BIN ?? fileURLToPath(new URL('../../bin/batchsync.js', import.meta.url));
 /** How often the runner looks at the ledger and the dead-letter queue. */
 const POLL_MS = 250;
-/** Old-space limit of a worker process, in MB. */
+/** Heap limits of a worker process, in MB: old space, and new space (large enough that short-lived rows die young). */
 const WORKER_HEAP_MB = 128;
+const WORKER_SEMI_SPACE_MB = 32;
 /** Replacements for workers that died, per worker, before the run is given up. */
 const RESTARTS_PER_WORKER = 10;
 
@@ -39,39 +41,53 @@ export interface RunReport {
   outcome: 'created' | 'joined' | 'skipped';
 }
 
+/** What a worker process needs to play the event source; sent once the queue exists. */
+export const WorkerConfig = z.object({
+  endpoint: z.string(),
+  queueUrl: z.string(),
+  queueArn: z.string(),
+  visibilitySeconds: z.number().int().positive(),
+  invocationMs: z.number().int().positive(),
+});
+export type WorkerConfig = z.infer<typeof WorkerConfig>;
+
 interface Workers {
-  stop(): Promise<void>;
+  /** Points the workers at the queue: they start receiving. */
+  connect(queue: LocalQueue): void;
   /** Replaces workers that died; false when too many have. */
   heal(): boolean;
+  stop(): Promise<void>;
 }
 
-/** Worker processes, each one consumer instance receiving one range at a time (distributed). */
-function startProcesses(queue: LocalQueue, count: number, options: RunOptions): Workers {
+/**
+ * Worker processes, each one consumer instance receiving one range at a
+ * time (distributed). They are started first and told the queue when it
+ * exists (over IPC), so their start-up overlaps the emulator's and the
+ * planner's.
+ */
+function startProcesses(count: number, options: RunOptions): Workers {
   const children = new Set<ChildProcess>();
+  let config: WorkerConfig | null = null;
   let restarts = 0;
   let dead = 0;
-  const args = [
-    // A consumer's batches are bounded; the cap makes V8 collect garbage instead of growing the heap.
-    `--max-old-space-size=${WORKER_HEAP_MB}`,
-    BIN,
-    'worker',
-    '--endpoint', queue.endpoint,
-    '--queue-url', queue.queueUrl,
-    '--queue-arn', queue.queueArn,
-    '--batch-size', '1',
-    '--visibility-timeout', String(options.visibilitySeconds),
-    '--invocation-ms', String(options.invocationMs),
-  ];
+  // A consumer's batches are bounded; the caps make V8 collect garbage instead of growing the heap.
+  const args = [`--max-old-space-size=${WORKER_HEAP_MB}`, `--max-semi-space-size=${WORKER_SEMI_SPACE_MB}`, BIN, 'worker'];
   const start = () => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'], env: process.env });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: process.env });
     children.add(child);
     child.on('exit', () => {
       children.delete(child);
       dead++;
     });
+    if (config) child.send(config);
   };
   for (let i = 0; i < count; i++) start();
   return {
+    connect(queue) {
+      const { endpoint, queueUrl, queueArn } = queue;
+      config = { endpoint, queueUrl, queueArn, visibilitySeconds: options.visibilitySeconds, invocationMs: options.invocationMs };
+      for (const child of children) child.send(config);
+    },
     heal() {
       while (dead > 0) {
         dead--;
@@ -89,22 +105,25 @@ function startProcesses(queue: LocalQueue, count: number, options: RunOptions): 
 }
 
 /** One consumer instance in this process, working up to `count` ranges at once (not distributed). */
-function startInProcess(queue: LocalQueue, count: number, options: RunOptions): Workers {
+function startInProcess(count: number, options: RunOptions): Workers {
   const controller = new AbortController();
+  let loop: Promise<void> = Promise.resolve();
   let failed: unknown = null;
-  const loop = runWorker({
-    poller: new SqsPoller(queue.client, queue.queueUrl),
-    queueArn: queue.queueArn,
-    handler: localConsumerHandler(options.opener, new SqsQueue(queue.client, queue.queueUrl)),
-    batchSize: count,
-    visibilitySeconds: options.visibilitySeconds,
-    retryDelaySeconds: 1,
-    invocationMs: options.invocationMs,
-    signal: controller.signal,
-  }).catch((error) => {
-    failed = error;
-  });
   return {
+    connect(queue) {
+      loop = runWorker({
+        poller: new SqsPoller(queue.client, queue.queueUrl),
+        queueArn: queue.queueArn,
+        handler: localConsumerHandler(options.opener, new SqsQueue(queue.client, queue.queueUrl)),
+        batchSize: count,
+        visibilitySeconds: options.visibilitySeconds,
+        retryDelaySeconds: 1,
+        invocationMs: options.invocationMs,
+        signal: controller.signal,
+      }).catch((error) => {
+        failed = error;
+      });
+    },
     heal: () => failed === null,
     async stop() {
       controller.abort();
@@ -134,15 +153,17 @@ async function failDeadLetters(queue: LocalQueue, ledger: Ledger, runId: string,
 export async function runLocally(options: RunOptions): Promise<RunReport> {
   const { job, opener } = options;
   const maxConcurrency = job.channel.maxConcurrency;
-  const queue = await startLocalQueue(`batchsync-${job.name}`, {
-    endpoint: options.endpoint,
-    maxReceiveCount: job.channel.maxReceiveCount,
-    visibilitySeconds: options.visibilitySeconds,
-  });
-  // Consumers start while the planner plans, as Lambda's would be ready: their start-up is not on the run's clock.
+  // Consumers start before the queue and the plan exist, as Lambda's would be ready: their start-up is not on the run's clock.
   const count = Math.max(1, Math.min(options.workers ?? maxConcurrency, maxConcurrency));
-  const workers = job.channel.distributed ? startProcesses(queue, count, options) : startInProcess(queue, count, options);
+  const workers = job.channel.distributed ? startProcesses(count, options) : startInProcess(count, options);
+  let queue: LocalQueue | null = null;
   try {
+    queue = await startLocalQueue(`batchsync-${job.name}`, {
+      endpoint: options.endpoint,
+      maxReceiveCount: job.channel.maxReceiveCount,
+      visibilitySeconds: options.visibilitySeconds,
+    });
+    workers.connect(queue);
     const planned = await planRun(
       { job, logicalTime: options.logicalTime, vars: options.vars, resume: true },
       { open: opener.open, queue: new SqsQueue(queue.client, queue.queueUrl), events: noEvents, newRunId: randomUUID },
@@ -160,7 +181,7 @@ export async function runLocally(options: RunOptions): Promise<RunReport> {
     return { run, outcome: planned.outcome };
   } finally {
     await workers.stop();
-    await queue.stop();
+    await queue?.stop();
   }
 }
 

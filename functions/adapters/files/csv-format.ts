@@ -1,7 +1,7 @@
 import { CsvSyntaxError, type CsvFormat, parseCsv, recordStarts } from '../../core/csv.ts';
 import { JobError, StatementError } from '../../core/errors.ts';
 import type { Row, SourceColumn } from '../../core/ports.ts';
-import { describeBytes, type FileFormat, GZIP_RATIO, isGzip, type Part, type PartBatch, partBytes, type Projection, type SizedPart } from './format.ts';
+import { describeBytes, evenCuts, type FileFormat, GZIP_RATIO, isGzip, type Part, type PartBatch, partBytes, type Projection, type SizedPart } from './format.ts';
 import type { FileInfo, FileStore } from './store.ts';
 
 /**
@@ -35,8 +35,7 @@ export class CsvFileFormat implements FileFormat {
     }
     const base = { path: file.path, name: file.name, size: file.size };
     if (isGzip(file.name, this.compression)) return [{ ...base, start: dataStart, end: null, gzip: true, bytes: file.size * GZIP_RATIO }];
-    const targets: number[] = [];
-    for (let t = dataStart + bytes; t < file.size; t += bytes) targets.push(t);
+    const targets = evenCuts(dataStart, file.size, bytes);
     const starts = targets.length ? await recordStarts(this.store.read(file.path, dataStart, file.size), targets.map((t) => t - dataStart), this.format.quote, file.size - dataStart) : [];
     const cuts = [...new Set([dataStart, ...starts.map((s) => s + dataStart), file.size])].sort((a, b) => a - b);
     const parts: SizedPart[] = [];

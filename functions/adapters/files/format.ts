@@ -53,6 +53,16 @@ export interface FileFormat {
   describe(part: Part): string;
 }
 
+/**
+ * Offsets that cut [start, end) into parts of about `bytes` each, all about
+ * the same size: a file of 2.1 parts' worth makes two parts, not a third
+ * tiny one.
+ */
+export function evenCuts(start: number, end: number, bytes: number): number[] {
+  const parts = Math.max(1, Math.round((end - start) / bytes));
+  return Array.from({ length: parts - 1 }, (_, i) => start + Math.round(((i + 1) * (end - start)) / parts));
+}
+
 /** gzip text is about this many times smaller than the text: its parts are weighed by the text they hold. */
 export const GZIP_RATIO = 4;
 

@@ -1,6 +1,6 @@
 import { JobError } from '../../core/errors.ts';
 import type { Row, SourceColumn, Value } from '../../core/ports.ts';
-import { describeBytes, type FileFormat, GZIP_RATIO, isGzip, lineStarts, type Part, type PartBatch, partBytes, type Projection, type SizedPart } from './format.ts';
+import { describeBytes, evenCuts, type FileFormat, GZIP_RATIO, isGzip, lineStarts, type Part, type PartBatch, partBytes, type Projection, type SizedPart } from './format.ts';
 import type { FileInfo, FileStore } from './store.ts';
 
 /**
@@ -31,8 +31,7 @@ export class JsonlFileFormat implements FileFormat {
   async split(file: FileInfo, bytes: number): Promise<SizedPart[]> {
     const base = { path: file.path, name: file.name, size: file.size };
     if (isGzip(file.name, this.compression)) return [{ ...base, start: 0, end: null, gzip: true, bytes: file.size * GZIP_RATIO }];
-    const targets: number[] = [];
-    for (let t = bytes; t < file.size; t += bytes) targets.push(t);
+    const targets = evenCuts(0, file.size, bytes);
     const cuts = [...new Set([0, ...(await lineStarts(this.store, file, targets)), file.size])].sort((a, b) => a - b);
     const parts: SizedPart[] = [];
     for (let i = 0; i + 1 < cuts.length; i++) if (cuts[i + 1] > cuts[i]) parts.push({ ...base, start: cuts[i], end: cuts[i + 1], bytes: cuts[i + 1] - cuts[i] });

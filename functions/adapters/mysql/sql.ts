@@ -140,6 +140,7 @@ export function loadDataSql(table: string, columns: readonly TargetColumn[], ver
 }
 
 const TSV_SPECIAL = /[\t\n\r\\\0]/;
+const TSV_SPECIALS = /[\t\n\r\\\0]/g;
 const TSV_ESCAPES: Record<string, string> = { '\t': '\\t', '\n': '\\n', '\r': '\\r', '\\': '\\\\', '\0': '\\0' };
 /** Kinds whose text can hold a tab, newline or backslash; numbers, dates and hex cannot. */
 const FREE_TEXT = new Set(['string', 'json', 'member', 'time']);
@@ -150,15 +151,16 @@ export function encodeTsvRows(rows: readonly OutRow[], columns: readonly TargetC
   const lines = new Array<string>(rows.length);
   for (let r = 0; r < rows.length; r++) {
     const row = rows[r];
-    let line = '';
+    let plain = true;
     for (let i = 0; i < row.length; i++) {
       const v = row[i];
-      if (i > 0) line += '\t';
-      if (v === null) line += '\\N';
-      else if (escape[i] && TSV_SPECIAL.test(v)) line += v.replace(/[\t\n\r\\\0]/g, (c) => TSV_ESCAPES[c]);
-      else line += v;
+      if (v === null || (escape[i] && TSV_SPECIAL.test(v))) {
+        plain = false;
+        break;
+      }
     }
-    lines[r] = line;
+    // Most rows need nothing done to their values: the native join builds the line.
+    lines[r] = plain ? (row as string[]).join('\t') : row.map((v, i) => (v === null ? '\\N' : escape[i] ? v.replace(TSV_SPECIALS, (c) => TSV_ESCAPES[c]) : v)).join('\t');
   }
   return lines.join('\n') + '\n';
 }

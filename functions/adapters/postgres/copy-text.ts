@@ -16,6 +16,8 @@ export function unescapeCopy(field: string): string {
 /** The fields of one line, NULLs as null. */
 export function parseCopyLine(line: string): (string | null)[] {
   const fields = line.split('\t');
+  // Most lines have no NULL (\N) and no escape: both need a backslash.
+  if (!line.includes('\\')) return fields;
   for (let i = 0; i < fields.length; i++) {
     const f = fields[i];
     if (f === '\\N') fields[i] = null as unknown as string;
