@@ -98,6 +98,16 @@ export class BatchsyncStack extends Stack {
     this.bus = new events.EventBus(this, 'Bus', { eventBusName: config.name });
     this.alerts = new sns.Topic(this, 'Alerts', { displayName: `${config.name} alarms` });
     const alarmAction = new SnsAction(this.alerts);
+    /** An alarm as soon as the metric reaches 1 in five minutes, sent to the alerts topic. */
+    const alarmOnAny = (scope: Construct, id: string, alarmDescription: string, metric: cloudwatch.IMetric) =>
+      new cloudwatch.Alarm(scope, id, {
+        alarmDescription,
+        metric,
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }).addAlarmAction(alarmAction);
     // Triggers that could not be delivered or planned after their retries: kept for 14 days, to look at and replay.
     this.triggerFailures = new sqs.Queue(this, 'TriggerFailures', { retentionPeriod: Duration.days(14), enforceSSL: true });
 
@@ -270,39 +280,32 @@ export class BatchsyncStack extends Stack {
         });
       });
 
-      new cloudwatch.Alarm(scope, 'DeadLetterAlarm', {
-        alarmDescription: `${config.name}: a range of ${job.name} failed ${job.channel.maxReceiveCount} deliveries and is in ${deadLetterQueueName(queueName)}; its run cannot finish until the message is redriven`,
-        metric: dlq.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: cloudwatch.Stats.MAXIMUM }),
-        threshold: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }).addAlarmAction(alarmAction);
-
-      new cloudwatch.Alarm(scope, 'FailedRunsAlarm', {
-        alarmDescription: `${config.name}: a run of ${job.name} failed (its Run Failed event, and npx batchsync status RUN_ID --ledger URL, say why)`,
-        metric: new cloudwatch.Metric({
+      alarmOnAny(
+        scope,
+        'DeadLetterAlarm',
+        `${config.name}: a range of ${job.name} failed ${job.channel.maxReceiveCount} deliveries and is in ${deadLetterQueueName(queueName)}; its run cannot finish until the message is redriven`,
+        dlq.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: cloudwatch.Stats.MAXIMUM }),
+      );
+      alarmOnAny(
+        scope,
+        'FailedRunsAlarm',
+        `${config.name}: a run of ${job.name} failed (its Run Failed event, and npx batchsync status RUN_ID --ledger URL, say why)`,
+        new cloudwatch.Metric({
           namespace: config.name,
           metricName: METRIC.runsFailed,
           dimensionsMap: { service: METRICS_SERVICE, job: job.name },
           statistic: cloudwatch.Stats.SUM,
           period: Duration.minutes(5),
         }),
-        threshold: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }).addAlarmAction(alarmAction);
+      );
     }
 
-    new cloudwatch.Alarm(this, 'TriggerFailuresAlarm', {
-      alarmDescription: `${config.name}: a trigger could not start the planner, or planning failed after its retries; the event is in the trigger-failures queue`,
-      metric: this.triggerFailures.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: cloudwatch.Stats.MAXIMUM }),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    }).addAlarmAction(alarmAction);
+    alarmOnAny(
+      this,
+      'TriggerFailuresAlarm',
+      `${config.name}: a trigger could not start the planner, or planning failed after its retries; the event is in the trigger-failures queue`,
+      this.triggerFailures.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: cloudwatch.Stats.MAXIMUM }),
+    );
 
     new CfnOutput(this, 'PlannerFunctionName', { value: this.planner.functionName, description: 'Invoke with {"job": "NAME"} to start a run now' });
     new CfnOutput(this, 'EventBusName', { value: this.bus.eventBusName });
