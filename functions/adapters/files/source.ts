@@ -87,8 +87,6 @@ export class FilesSource implements Source {
     }
   }
 
-  async close(): Promise<void> {}
-
   private range(parts: SizedPart[]): RangeSpec {
     const bare: Part[] = parts.map(({ bytes: _, ...part }) => part);
     const shown = bare.slice(0, 3).map((p) => this.format.describe(p));

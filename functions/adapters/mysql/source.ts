@@ -143,8 +143,6 @@ export class MysqlSource implements Source {
     }
   }
 
-  async close(): Promise<void> {}
-
   private range(bounds: Bounds): RangeSpec {
     // The description is the range's resolved SQL condition: what `batchsync plan` shows a person.
     return { description: shown(rangeConditions(this.spec.where, bounds, null)), bounds };

@@ -158,8 +158,6 @@ export class PostgresSource implements Source {
     }
   }
 
-  async close(): Promise<void> {}
-
   private range(bounds: Bounds): RangeSpec {
     // The description is the range's resolved SQL condition: what `batchsync plan` shows a person.
     return { description: rangeConditions(this.spec.where, bounds, null).join(' AND '), bounds };
