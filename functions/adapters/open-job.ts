@@ -13,7 +13,7 @@ import { FilesSource } from './files/source.ts';
 import { checkedQuery, createMysqlPool } from './mysql/connect.ts';
 import { MysqlLedger } from './mysql/ledger.ts';
 import { MysqlSource } from './mysql/source.ts';
-import { type LedgerTables, ledgerTables, tableName } from './mysql/sql.ts';
+import { emptyInsertSql, type LedgerTables, ledgerTables, tableName } from './mysql/sql.ts';
 import { MysqlTarget } from './mysql/target.ts';
 import { createPgPool, pgError, PostgresSource } from './postgres/source.ts';
 
@@ -29,6 +29,8 @@ export interface OpenerConfig extends ResolveContext {
 export interface JobOpener {
   /** Source, target and ledger; nothing is written until they are used. */
   open(job: JobSpec): Promise<JobResources>;
+  /** Fails, with the database's reason, when the job's target user may not insert into the mapped columns; writes nothing. */
+  checkWrite(job: JobSpec, columns: readonly string[]): Promise<void>;
   /** The ledger on a target server (created when missing). */
   openLedger(target: Pick<JobSpec['target'], 'connection' | 'ledger'>): Promise<Ledger>;
   /** Drops cached pools, so the next open connects (and reads secrets) again. */
@@ -165,6 +167,11 @@ export function createOpener(config: OpenerConfig): JobOpener {
     return ledgerOn(pool, ledgerTables(target.ledger, db.database), db.label);
   }
 
+  async function checkWrite(job: JobSpec, columns: readonly string[]): Promise<void> {
+    const { pool, config: db } = await mysqlFor(job.target.connection, 'target.connection');
+    await checkedQuery(pool, db.label, 'checking the insert privilege', emptyInsertSql(tableName(job.target.table, db.database).sql, columns));
+  }
+
   async function forget(): Promise<void> {
     const all = [...mysqlPools.values(), ...pgPools.values()];
     mysqlPools.clear();
@@ -179,5 +186,5 @@ export function createOpener(config: OpenerConfig): JobOpener {
     s3 = null;
   }
 
-  return { open, openLedger, forget, close };
+  return { open, openLedger, checkWrite, forget, close };
 }

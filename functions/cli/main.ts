@@ -135,9 +135,12 @@ async function commandCheck(file: string | undefined, opener: JobOpener): Promis
   const job = await loadJob(file);
   const { source, target, ledger } = await opener.open(job);
   const columns = await source.columns();
-  out(`source: ok, ${columns.length} columns (${columns.map((c) => c.name).join(', ')})`);
+  // Planning reads the source (its key bounds, a sample, the files): it needs what a run needs.
+  const ranges = await source.plan(1);
+  out(`source: ok, ${columns.length} columns (${columns.map((c) => c.name).join(', ')}), readable (${ranges.length} range${ranges.length === 1 ? '' : 's'})`);
   const mapped = mapColumns(columns, job.target.columns, job.target.table, await target.describe());
-  out(`target: ok, ${job.target.table} (${mapped.map((c) => `${c.name} ${c.columnType}`).join(', ')})`);
+  await opener.checkWrite(job, mapped.map((c) => c.name));
+  out(`target: ok, ${job.target.table} (${mapped.map((c) => `${c.name} ${c.columnType}`).join(', ')}), insertable`);
   await ledger.listRuns({ job: job.name, limit: 1 });
   out(`ledger: ok`);
   return 0;

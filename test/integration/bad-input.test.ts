@@ -101,6 +101,23 @@ describe('bad input: one clear line, exit 2 (job) or 1 (connection), nothing wri
     expect(good.code).toBe(0);
   });
 
+  it('check tests reading the source, inserting into the target and the ledger, writing nothing', async () => {
+    const good = await runCli(['check', await writeJob(dir, goodJob(), 'check.json')]);
+    expect(good.code, good.stderr).toBe(0);
+    expect(good.stdout).toMatch(/^source: ok, 2 columns \(education, num\), readable \(1 range\)\ntarget: ok, it_bad \(education varchar\(255\), num int\(11\)\), insertable\nledger: ok\n$/);
+    for (const host of ['localhost', '127.0.0.1', '%']) {
+      await my.query(`CREATE USER IF NOT EXISTS 'bs_it_reader'@'${host}' IDENTIFIED BY 'reader-pw'`);
+      await my.query(`GRANT SELECT ON test.* TO 'bs_it_reader'@'${host}'`);
+    }
+    const job = goodJob();
+    job.target.connection = { url: 'mysql://bs_it_reader:reader-pw@127.0.0.1:3306/test' };
+    const readOnly = await runCli(['check', await writeJob(dir, job, 'check-ro.json')]);
+    expect(readOnly.code).toBe(1);
+    expect(readOnly.stderr).toMatch(/^batchsync: checking the insert privilege on mysql:\/\/bs_it_reader@127\.0\.0\.1:3306\/test: INSERT command denied/);
+    const [[{ n }]] = (await my.query('SELECT COUNT(*) AS n FROM it_bad')) as unknown as [{ n: string }[]];
+    expect(Number(n)).toBe(0);
+  });
+
   it('schema prints the JSON Schema of the job file', async () => {
     const result = await runCli(['schema']);
     expect(result.code).toBe(0);

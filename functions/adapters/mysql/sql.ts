@@ -125,6 +125,12 @@ const needsWrap = (col: TargetColumn) => valueSql(col, '') !== '';
 
 export type WriteVerb = 'INSERT' | 'INSERT IGNORE' | 'REPLACE';
 
+/** An INSERT of no rows: it needs the privileges a real one needs, and writes nothing. */
+export function emptyInsertSql(table: string, columns: readonly string[]): string {
+  const names = columns.map(quoteId).join(', ');
+  return `INSERT INTO ${table} (${names}) SELECT ${names} FROM ${table} WHERE 1 = 0`;
+}
+
 /**
  * LOAD DATA LOCAL INFILE of tab-separated rows (see encodeTsvRows). Columns
  * whose text needs a conversion go through a user variable and SET.
