@@ -73,6 +73,12 @@ export function parseDbUrl(text: string, engine: Engine, where: string): DbConfi
   return { ...config, label: label(config) };
 }
 
+/** What both drivers take to connect: the server, the credentials, and TLS. */
+export function driverOptions(config: DbConfig) {
+  const { host, port, user, password, database } = config;
+  return { host, port, user, password, database, ssl: config.ssl === 'off' ? undefined : { rejectUnauthorized: config.ssl === 'verify' } };
+}
+
 export interface ResolveContext {
   env: Record<string, string | undefined>;
   secrets?: SecretReader;

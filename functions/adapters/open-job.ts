@@ -6,7 +6,7 @@ import { ConnectionError, UnreachableError } from '../core/errors.ts';
 import type { Connection, JobSpec, SqlSource } from '../core/job-spec.ts';
 import type { JobResources } from '../core/plan.ts';
 import type { Ledger, Source } from '../core/ports.ts';
-import { type DbConfig, resolveDb, type ResolveContext } from './connections.ts';
+import { type DbConfig, type Engine, resolveDb, type ResolveContext } from './connections.ts';
 import { LocalStore } from './files/local-store.ts';
 import { createS3Client, type S3Options, s3OptionsFromEnv, S3Store } from './files/s3-store.ts';
 import { FilesSource } from './files/source.ts';
@@ -55,44 +55,42 @@ export function createOpener(config: OpenerConfig): JobOpener {
   const ledgers = new Map<string, MysqlLedger>();
   let s3: S3Client | null = null;
 
-  function cached<P>(map: Map<string, Promise<Pooled<P>>>, conn: Connection, make: () => Promise<Pooled<P>>): Promise<Pooled<P>> {
+  /** A pool per connection, made once: tried with a query first, the secret re-read once if the login is refused. */
+  function pooled<P extends { end(): Promise<void> }>(
+    pools: Map<string, Promise<Pooled<P>>>,
+    conn: Connection,
+    engine: Engine,
+    where: string,
+    create: (db: DbConfig) => P,
+    probe: (pool: P, db: DbConfig) => Promise<unknown>,
+  ): Promise<Pooled<P>> {
     const key = JSON.stringify(conn);
-    let entry = map.get(key);
+    let entry = pools.get(key);
     if (!entry) {
-      entry = make();
-      map.set(key, entry);
-      entry.catch(() => map.delete(key));
-    }
-    return entry;
-  }
-
-  const mysqlFor = (conn: Connection, where: string) =>
-    cached(mysqlPools, conn, () =>
-      withCredentialRefresh(async (fresh) => {
-        const db = await resolveDb(conn, 'mysql', where, config, fresh);
-        const pool = createMysqlPool(db, config.poolSize);
+      entry = withCredentialRefresh(async (fresh) => {
+        const db = await resolveDb(conn, engine, where, config, fresh);
+        const pool = create(db);
         try {
-          await checkedQuery(pool, db.label, 'connecting', 'SELECT 1');
+          await probe(pool, db);
         } catch (error) {
           await pool.end().catch(() => {});
           throw error;
         }
         return { pool, config: db };
-      }),
-    );
+      });
+      pools.set(key, entry);
+      entry.catch(() => pools.delete(key));
+    }
+    return entry;
+  }
+
+  const mysqlFor = (conn: Connection, where: string) =>
+    pooled(mysqlPools, conn, 'mysql', where, (db) => createMysqlPool(db, config.poolSize), (pool, db) => checkedQuery(pool, db.label, 'connecting', 'SELECT 1'));
 
   const pgFor = (conn: Connection, where: string) =>
-    cached(pgPools, conn, () =>
-      withCredentialRefresh(async (fresh) => {
-        const db = await resolveDb(conn, 'postgres', where, config, fresh);
-        const pool = createPgPool(db, config.poolSize);
-        try {
-          await pool.query('SELECT 1');
-        } catch (error) {
-          await pool.end().catch(() => {});
-          throw pgError(error, db.label, 'connecting');
-        }
-        return { pool, config: db };
+    pooled(pgPools, conn, 'postgres', where, (db) => createPgPool(db, config.poolSize), (pool, db) =>
+      pool.query('SELECT 1').catch((error) => {
+        throw pgError(error, db.label, 'connecting');
       }),
     );
 

@@ -6,7 +6,6 @@
  *   refuses the credentials (exit 1);
  * - RetryableError: a passing condition (deadlock, lock wait, lost
  *   connection, throttling); the range is retried;
- * - RunFailedError: the run itself failed (dirty limit, a failed statement).
  * Messages are one line a person can act on and never carry a secret.
  */
 export class BatchsyncError extends Error {
@@ -41,9 +40,6 @@ export class RetryableError extends BatchsyncError {
 
 /** Another delivery of the same range moved its checkpoint first. */
 export class RangeBusyError extends RetryableError {}
-
-/** The run failed as a whole (dirty limit, pre/post SQL, a failed range). */
-export class RunFailedError extends BatchsyncError {}
 
 /** A statement failed for a reason that retrying will not change. */
 export class StatementError extends BatchsyncError {}

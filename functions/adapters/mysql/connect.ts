@@ -1,6 +1,6 @@
 import mysql from 'mysql2/promise';
 import { AuthError, BatchsyncError, ConnectionError, JobError, RetryableError, StatementError, UnreachableError } from '../../core/errors.ts';
-import type { DbConfig } from '../connections.ts';
+import { type DbConfig, driverOptions } from '../connections.ts';
 
 /** Errors of a row the database rejects (the row is dirty, the batch is fine). */
 export const ROW_ERRORS = new Set([
@@ -75,12 +75,7 @@ const SESSION_SQL =
 /** A pool for one server; each new connection gets the session settings. */
 export function createMysqlPool(config: DbConfig, connectionLimit: number): mysql.Pool {
   const pool = mysql.createPool({
-    host: config.host,
-    port: config.port,
-    user: config.user,
-    password: config.password,
-    database: config.database,
-    ssl: config.ssl === 'off' ? undefined : { rejectUnauthorized: config.ssl === 'verify' },
+    ...driverOptions(config),
     connectionLimit,
     connectTimeout: 10_000,
     supportBigNumbers: true,

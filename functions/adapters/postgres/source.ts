@@ -6,7 +6,7 @@ import type { SqlSource } from '../../core/job-spec.ts';
 import type { Batch, Checkpoint, RangeSpec, Row, Source, SourceColumn, Value } from '../../core/ports.ts';
 import { selectColumns } from '../../core/mapping.ts';
 import { cutPoints } from '../../core/split.ts';
-import type { DbConfig } from '../connections.ts';
+import { type DbConfig, driverOptions } from '../connections.ts';
 import { parseCopyLine } from './copy-text.ts';
 import { type Bounds, COLUMNS, copySql, PRIMARY_KEY, qualified, rangeConditions, sampleSql, selectItem, TABLE_BLOCKS } from './sql.ts';
 
@@ -60,12 +60,7 @@ export function pgError(error: unknown, server: string, doing: string): Batchsyn
 /** A pool for one server; every session in UTC with ISO dates, so text values are unambiguous. */
 export function createPgPool(config: DbConfig, max: number): pg.Pool {
   const pool = new pg.Pool({
-    host: config.host,
-    port: config.port,
-    user: config.user,
-    password: config.password,
-    database: config.database,
-    ssl: config.ssl === 'off' ? undefined : { rejectUnauthorized: config.ssl === 'verify' },
+    ...driverOptions(config),
     max,
     connectionTimeoutMillis: 10_000,
     options: '-c TimeZone=UTC -c DateStyle=ISO -c extra_float_digits=1',
