@@ -26,6 +26,8 @@ export const LambdaEnv = z.object({
   BATCHSYNC_EVENT_BUS: z.string().optional(),
   BATCHSYNC_METRICS_NAMESPACE: z.string().default('batchsync'),
   BATCHSYNC_LOAD_DATA: z.enum(['true', 'false']).default('true'),
+  /** An unfinished run older than this counts in the StuckRuns metric (the stuck-run alarm). */
+  BATCHSYNC_STUCK_RUN_HOURS: z.coerce.number().positive().default(6),
   AWS_LAMBDA_LOG_STREAM_NAME: z.string().optional(),
 });
 export type LambdaEnv = z.infer<typeof LambdaEnv>;
@@ -54,6 +56,7 @@ export const METRIC = {
   skippedRows: 'SkippedRows',
   bytesWritten: 'BytesWritten',
   runDuration: 'RunDuration',
+  stuckRuns: 'StuckRuns',
 } as const;
 
 type Measure = [name: string, unit: (typeof MetricUnit)[keyof typeof MetricUnit], value: number];

@@ -3,6 +3,7 @@ import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { createOpener, type JobOpener } from '../adapters/open-job.ts';
 import { ensureQueues } from '../adapters/sqs.ts';
 import { redact } from '../core/redact.ts';
+import type { JobSpec } from '../core/job-spec.ts';
 import { noEvents, type Queue } from '../core/ports.ts';
 import { sleep } from '../core/stream.ts';
 import { createConsumerHandler } from '../consumer/consumer.ts';
@@ -61,9 +62,12 @@ export function localOpener(env: NodeJS.ProcessEnv, poolSize: number): JobOpener
   return createOpener({ env, poolSize, loadData: env.BATCHSYNC_LOAD_DATA !== 'false' });
 }
 
-/** The consumer handler as Lambda runs it, with local connections; errors go to stderr, redacted. */
-export function localConsumerHandler(opener: JobOpener, queue: Queue): BatchHandler {
+/** The consumer handler as Lambda runs it, with local connections and the run's job files; errors go to stderr, redacted. */
+export function localConsumerHandler(opener: JobOpener, queue: Queue, jobs: readonly JobSpec[], signal: AbortSignal): BatchHandler {
+  const byName = new Map(jobs.map((j) => [j.name, j]));
   return createConsumerHandler({
+    jobs: (name) => byName.get(name),
+    signal,
     requeue: (_record, message) => queue.send([message]),
     open: opener.open,
     forget: opener.forget,

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { readdir, readFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { JobOpener } from '../adapters/open-job.ts';
@@ -12,10 +12,12 @@ import { RANGES_PER_CONSUMER } from '../core/plan.ts';
 import type { Ledger } from '../core/ports.ts';
 import { redact } from '../core/redact.ts';
 import { peakConcurrency } from '../core/throttle.ts';
+import { parseDate } from '../core/schedule.ts';
 import { parseVarArgs, resolveJob, schedulingVars } from '../core/vars.ts';
 import { localConsumerHandler, localOpener, sqsClient } from './local.ts';
 import { dirtySummary, formatRun, Progress, rangeSummary, runSummary } from './output.ts';
-import { runLocally, WorkerConfig } from './run.ts';
+import { backfill, cancelJob, downstreamOf, type LifecycleContext, rerunJob, resumeJob, runJob } from './lifecycle.ts';
+import { type RunReport, WorkerConfig } from './run.ts';
 import { runWorker } from './worker.ts';
 
 /** Where `status` and `dirty` look when no job file names the ledger. */
@@ -23,8 +25,14 @@ export const DEFAULT_MYSQL_URL = 'mysql://root@127.0.0.1:3306/test';
 
 const USAGE = `usage: batchsync <command> [options]
 
-  run JOB [--var k=v]... [--workers N] [--json]   plan and run the job locally
-      [--logical-time ISO] [--visibility-timeout S] [--range-time-limit S] [--endpoint URL]
+  run JOB [--var k=v]... [--workers N] [--json]   plan and run the job locally; without a logical
+      [--logical-time ISO] [--new]                  time it continues the job's unfinished run
+      [--visibility-timeout S] [--range-time-limit S] [--endpoint URL]
+  resume RUN_ID --job FILE [--json]               finish a failed, cancelled or interrupted run
+  rerun JOB --logical-time ISO [--json]           a logical time again from scratch (where safe)
+  backfill JOB --from YYYY-MM-DD --to YYYY-MM-DD  one run per business date
+      [--parallel N] [--downstream] [--json]
+  cancel RUN_ID --job FILE                        stop a run; resume can still finish it
   validate JOB                                    check the job file
   plan JOB [--var k=v]... [--json]                print the ranges, write nothing
   check JOB                                       test connections and the column mapping
@@ -83,6 +91,11 @@ const common = {
   endpoint: { type: 'string' },
   job: { type: 'string' },
   ledger: { type: 'string' },
+  new: { type: 'boolean' },
+  from: { type: 'string' },
+  to: { type: 'string' },
+  parallel: { type: 'string' },
+  downstream: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -94,24 +107,95 @@ async function ledgerFor(values: Values, opener: JobOpener): Promise<Ledger> {
   return opener.openLedger({ connection: { url }, ledger: { prefix: 'batchsync_' } });
 }
 
+function lifecycleContext(values: Values, opener: JobOpener): LifecycleContext {
+  const rangeLimit = positiveInt(values['range-time-limit'], 'range-time-limit');
+  return {
+    opener,
+    runOptions: (job) => ({
+      job,
+      workers: positiveInt(values.workers, 'workers'),
+      visibilitySeconds: positiveInt(values['visibility-timeout'], 'visibility-timeout') ?? 30,
+      invocationMs: (rangeLimit ?? 900) * 1000,
+      endpoint: values.endpoint ?? process.env.BATCHSYNC_SQS_ENDPOINT,
+      opener,
+      progress: new Progress(process.stderr, false),
+    }),
+    note: err,
+  };
+}
+
+/** The end of a command that ran a run: its summary, and the exit code (130: interrupted, resumable). */
+function reportRun({ run, outcome }: RunReport, spec: JobSpec, file: string, values: Values): number {
+  if (outcome === 'skipped') err(`batchsync: job ${spec.name} already succeeded for this logical time in run ${run.runId}: nothing to do`);
+  if (outcome === 'interrupted') err(`batchsync: interrupted; run ${run.runId} is resumable: batchsync resume ${run.runId} --job ${file}`);
+  if (values.json) out(JSON.stringify({ ...runSummary(run), outcome }));
+  else out(formatRun(run));
+  if (outcome === 'interrupted') return 130;
+  return run.status === 'succeeded' ? 0 : 1;
+}
+
 async function commandRun(file: string | undefined, values: Values, opener: JobOpener): Promise<number> {
   const job = await loadJob(file);
-  const rangeLimit = positiveInt(values['range-time-limit'], 'range-time-limit');
-  const { run, outcome } = await runLocally({
-    job,
-    vars: parseVarArgs(values.var ?? []),
-    logicalTime: logicalTime(values['logical-time']),
-    workers: positiveInt(values.workers, 'workers'),
-    visibilitySeconds: positiveInt(values['visibility-timeout'], 'visibility-timeout') ?? 30,
-    invocationMs: (rangeLimit ?? 900) * 1000,
-    endpoint: values.endpoint ?? process.env.BATCHSYNC_SQS_ENDPOINT,
-    opener,
-    progress: new Progress(process.stderr, false),
-  });
-  if (outcome !== 'created') err(`batchsync: job ${job.name} already has run ${run.runId} for this logical time (${outcome === 'joined' ? 'joined it' : 'nothing to do'})`);
+  const ctx = lifecycleContext(values, opener);
+  const request = { vars: parseVarArgs(values.var ?? []), logicalTime: values['logical-time'] ? logicalTime(values['logical-time']) : null, fresh: values.new === true };
+  return reportRun(await runJob(job, request, ctx), job, file as string, values);
+}
+
+async function commandResume(runId: string | undefined, values: Values, opener: JobOpener): Promise<number> {
+  if (!runId || !values.job) throw new UsageError('resume needs a RUN_ID and --job FILE');
+  const job = await loadJob(values.job);
+  return reportRun(await resumeJob(runId, job, lifecycleContext(values, opener)), job, values.job, values);
+}
+
+async function commandRerun(file: string | undefined, values: Values, opener: JobOpener): Promise<number> {
+  const job = await loadJob(file);
+  if (!values['logical-time']) throw new UsageError('rerun needs --logical-time ISO');
+  const request = { vars: parseVarArgs(values.var ?? []), logicalTime: logicalTime(values['logical-time']) };
+  return reportRun(await rerunJob(job, request, lifecycleContext(values, opener)), job, file as string, values);
+}
+
+async function commandCancel(runId: string | undefined, values: Values, opener: JobOpener): Promise<number> {
+  if (!runId || !values.job) throw new UsageError('cancel needs a RUN_ID and --job FILE');
+  const run = await cancelJob(runId, await loadJob(values.job), lifecycleContext(values, opener));
   if (values.json) out(JSON.stringify(runSummary(run)));
-  else out(formatRun(run));
-  return run.status === 'succeeded' ? 0 : 1;
+  else out(`run ${run.runId} cancelled; its consumers stop before their next chunk. Finish it later with: batchsync resume ${run.runId} --job ${values.job}`);
+  return 0;
+}
+
+async function commandBackfill(file: string | undefined, values: Values, opener: JobOpener): Promise<number> {
+  const job = await loadJob(file);
+  if (!values.from || !values.to) throw new UsageError('backfill needs --from YYYY-MM-DD and --to YYYY-MM-DD');
+  const siblings = values.downstream ? await loadJobsBeside(file as string) : [];
+  const lines = await backfill(
+    job,
+    {
+      from: parseDate(values.from, '--from'),
+      to: parseDate(values.to, '--to'),
+      parallel: positiveInt(values.parallel, 'parallel') ?? 1,
+      downstream: downstreamOf(job.name, siblings),
+      vars: parseVarArgs(values.var ?? []),
+    },
+    lifecycleContext(values, opener),
+    (l) => {
+      if (!values.json) out(`${l.bizdate}  ${l.job}  ${l.status}  ${l.outcome}${l.runId ? `  run ${l.runId}` : ''}${l.error ? `  ${l.error}` : ''}`);
+    },
+  );
+  if (values.json) out(JSON.stringify(lines));
+  if (lines.some((l) => l.outcome === 'interrupted')) return 130;
+  return lines.every((l) => l.status === 'succeeded') ? 0 : 1;
+}
+
+/** The other job files of the directory a job file is in (for --downstream). */
+async function loadJobsBeside(file: string): Promise<JobSpec[]> {
+  const dir = dirname(file);
+  const names = (await readdir(dir)).filter((n) => n.endsWith('.json') && resolve(dir, n) !== resolve(file));
+  const jobs: JobSpec[] = [];
+  for (const name of names) {
+    // Files that are not job files (a --connections map, say) are no part of the dependency graph.
+    const job = await loadJob(join(dir, name)).catch(() => null);
+    if (job) jobs.push(job);
+  }
+  return jobs;
 }
 
 async function commandPlan(file: string | undefined, values: Values, opener: JobOpener): Promise<number> {
@@ -183,20 +267,24 @@ async function commandDirty(runId: string | undefined, values: Values, opener: J
 /** A consumer instance of `run` in distributed mode: a child process, told its queue by the run over IPC. */
 async function commandWorker(opener: JobOpener): Promise<number> {
   if (!process.send) throw new UsageError('worker is started by batchsync run');
-  process.once('SIGTERM', () => process.exit(0));
+  // SIGTERM from the run, or Ctrl-C's SIGINT to the whole process group: finish the chunk in flight, hand the range back, exit.
+  const stop = new AbortController();
+  process.once('SIGTERM', () => stop.abort());
+  process.once('SIGINT', () => stop.abort());
   // The run going away (killed, say) disconnects the channel: a worker does not outlive it.
   process.once('disconnect', () => process.exit(0));
   const config = WorkerConfig.parse(await new Promise((resolve) => process.once('message', resolve)));
+  if (stop.signal.aborted) return 0;
   const client = sqsClient(config.endpoint);
   await runWorker({
     poller: new SqsPoller(client, config.queueUrl),
     queueArn: config.queueArn,
-    handler: localConsumerHandler(opener, new SqsQueue(client, config.queueUrl)),
+    handler: localConsumerHandler(opener, new SqsQueue(client, config.queueUrl), config.jobs, stop.signal),
     batchSize: 1,
     visibilitySeconds: config.visibilitySeconds,
     retryDelaySeconds: 1,
     invocationMs: config.invocationMs,
-    signal: new AbortController().signal,
+    signal: stop.signal,
   });
   return 0;
 }
@@ -236,6 +324,14 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'run':
         return await commandRun(arg, values, opener);
+      case 'resume':
+        return await commandResume(arg, values, opener);
+      case 'rerun':
+        return await commandRerun(arg, values, opener);
+      case 'cancel':
+        return await commandCancel(arg, values, opener);
+      case 'backfill':
+        return await commandBackfill(arg, values, opener);
       case 'plan':
         return await commandPlan(arg, values, opener);
       case 'check':

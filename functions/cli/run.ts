@@ -3,9 +3,11 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { JobOpener } from '../adapters/open-job.ts';
 import { SqsPoller, SqsQueue } from '../adapters/sqs.ts';
-import type { JobSpec } from '../core/job-spec.ts';
-import { planRun } from '../core/plan.ts';
-import { type Ledger, noEvents, type RangeMessage, type RunRecord } from '../core/ports.ts';
+import { endRun, type FinalizeDeps, finalizeRun } from '../core/finalize.ts';
+import { JobSpec } from '../core/job-spec.ts';
+import { isEnded } from '../core/lifecycle.ts';
+import type { PlannerDeps, PlanOutcome, PlanResult } from '../core/plan.ts';
+import { noEvents, RangeMessage, type RunRecord } from '../core/ports.ts';
 import { sleep } from '../core/stream.ts';
 import { z } from 'zod';
 import { type LocalQueue, localConsumerHandler, startLocalQueue } from './local.ts';
@@ -19,13 +21,14 @@ const POLL_MS = 250;
 /** Heap limits of a worker process, in MB: old space, and new space (large enough that short-lived rows die young). */
 const WORKER_HEAP_MB = 128;
 const WORKER_SEMI_SPACE_MB = 32;
+/** How long a stopping worker may take to commit its chunk in flight. */
+const WORKER_STOP_MS = 30_000;
 /** Replacements for workers that died, per worker, before the run is given up. */
 const RESTARTS_PER_WORKER = 10;
 
 export interface RunOptions {
+  /** The job as its file says (unresolved): what the consumers load. */
   job: JobSpec;
-  vars: Record<string, string>;
-  logicalTime: Date;
   workers: number | undefined;
   visibilitySeconds: number;
   /** A consumer's time limit per delivery (like a Lambda timeout). */
@@ -35,14 +38,19 @@ export interface RunOptions {
   progress: Progress;
 }
 
+/** How the run starts: plans it (or finds it) and puts its ranges on the queue it is given. */
+export type Starter = (deps: PlannerDeps) => Promise<PlanResult>;
+
 export interface RunReport {
   run: RunRecord;
-  /** This command created the run, or joined one that was unfinished, or found it ended. */
-  outcome: 'created' | 'joined' | 'skipped';
+  /** What this command did with the run; `interrupted`: Ctrl-C, the run is left resumable. */
+  outcome: PlanOutcome | 'interrupted';
 }
 
 /** What a worker process needs to play the event source; sent once the queue exists. */
 export const WorkerConfig = z.object({
+  /** The job files of the run, as the consumers on AWS have theirs (never on the queue). */
+  jobs: z.array(JobSpec),
   endpoint: z.string(),
   queueUrl: z.string(),
   queueArn: z.string(),
@@ -85,7 +93,7 @@ function startProcesses(count: number, options: RunOptions): Workers {
   return {
     connect(queue) {
       const { endpoint, queueUrl, queueArn } = queue;
-      config = { endpoint, queueUrl, queueArn, visibilitySeconds: options.visibilitySeconds, invocationMs: options.invocationMs };
+      config = { jobs: [options.job], endpoint, queueUrl, queueArn, visibilitySeconds: options.visibilitySeconds, invocationMs: options.invocationMs };
       for (const child of children) child.send(config);
     },
     heal() {
@@ -97,9 +105,12 @@ function startProcesses(count: number, options: RunOptions): Workers {
       return true;
     },
     async stop() {
+      // SIGTERM: a worker finishes the chunk in flight, hands its range back and exits; one that hangs is killed.
       const exits = [...children].map((c) => new Promise((resolve) => c.once('exit', resolve)));
       for (const c of children) c.kill('SIGTERM');
+      const timer = setTimeout(() => children.forEach((c) => c.kill('SIGKILL')), WORKER_STOP_MS);
       await Promise.all(exits);
+      clearTimeout(timer);
     },
   };
 }
@@ -114,7 +125,7 @@ function startInProcess(count: number, options: RunOptions): Workers {
       loop = runWorker({
         poller: new SqsPoller(queue.client, queue.queueUrl),
         queueArn: queue.queueArn,
-        handler: localConsumerHandler(options.opener, new SqsQueue(queue.client, queue.queueUrl)),
+        handler: localConsumerHandler(options.opener, new SqsQueue(queue.client, queue.queueUrl), [options.job], controller.signal),
         batchSize: count,
         visibilitySeconds: options.visibilitySeconds,
         retryDelaySeconds: 1,
@@ -136,26 +147,34 @@ function startInProcess(count: number, options: RunOptions): Workers {
  * Fails the run for ranges that went to the dead-letter queue without the
  * consumer recording why (a worker killed on every delivery, say).
  */
-async function failDeadLetters(queue: LocalQueue, ledger: Ledger, runId: string, maxReceiveCount: number): Promise<void> {
+async function failDeadLetters(queue: LocalQueue, deps: FinalizeDeps, runId: string, maxReceiveCount: number): Promise<void> {
   const dlq = new SqsPoller(queue.client, queue.dlqUrl);
   for (const message of await dlq.receive(10, 30, 0)) {
-    const { rangeId } = JSON.parse(message.body) as RangeMessage;
-    await ledger.failRange(runId, rangeId, `delivered ${maxReceiveCount} times without finishing; moved to the dead-letter queue`);
+    const { rangeId } = RangeMessage.parse(JSON.parse(message.body));
+    const reason = `delivered ${maxReceiveCount} times without finishing; moved to the dead-letter queue`;
+    await deps.ledger.failRange(runId, rangeId, reason);
+    await endRun(runId, 'failed', `range ${rangeId}: ${reason}`, deps);
   }
 }
 
 /**
- * `batchsync run`: plans the job, puts its ranges on a local queue and runs
- * consumer workers against it exactly as the Lambda event source would,
- * until the run has succeeded or failed. Rerunning after a crash joins the
- * unfinished run of the same logical time and finishes it.
+ * `batchsync run`, `resume`, `rerun`: starts consumer workers, puts the
+ * run's ranges on a local queue through `start` and lets the workers work
+ * them exactly as the Lambda event source would, until the run has ended.
+ * The runner also finalizes a run whose finalizer died (once its claim is
+ * stale). Ctrl-C (SIGINT) or SIGTERM stops the workers after their chunks
+ * in flight commit and leaves the run resumable.
  */
-export async function runLocally(options: RunOptions): Promise<RunReport> {
+export async function runLocally(options: RunOptions, start: Starter): Promise<RunReport> {
   const { job, opener } = options;
   const maxConcurrency = job.channel.maxConcurrency;
   // Consumers start before the queue and the plan exist, as Lambda's would be ready: their start-up is not on the run's clock.
   const count = Math.max(1, Math.min(options.workers ?? maxConcurrency, maxConcurrency));
   const workers = job.channel.distributed ? startProcesses(count, options) : startInProcess(count, options);
+  const interrupt = new AbortController();
+  const onSignal = () => interrupt.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   let queue: LocalQueue | null = null;
   try {
     queue = await startLocalQueue(`batchsync-${job.name}`, {
@@ -164,27 +183,28 @@ export async function runLocally(options: RunOptions): Promise<RunReport> {
       visibilitySeconds: options.visibilitySeconds,
     });
     workers.connect(queue);
-    const planned = await planRun(
-      { job, logicalTime: options.logicalTime, vars: options.vars, resume: true },
-      { open: opener.open, queue: new SqsQueue(queue.client, queue.queueUrl), events: noEvents, newRunId: randomUUID },
-    );
-    const { ledger } = await opener.open(planned.job);
-    let run = (await ledger.getRun(planned.runId)) as RunRecord;
-    while (!isFinal(run) && planned.outcome !== 'skipped') {
+    const planned = await start({ open: opener.open, queue: new SqsQueue(queue.client, queue.queueUrl), events: noEvents, newRunId: randomUUID });
+    const resources = await opener.open(planned.job);
+    const deps = { ...resources, events: noEvents };
+    let run = (await resources.ledger.getRun(planned.runId)) as RunRecord;
+    while (!isEnded(run.status) && planned.outcome !== 'skipped') {
+      if (interrupt.signal.aborted) {
+        await workers.stop();
+        return { run: (await resources.ledger.getRun(planned.runId)) as RunRecord, outcome: 'interrupted' };
+      }
       options.progress.update(run);
-      await failDeadLetters(queue, ledger, run.runId, job.channel.maxReceiveCount);
-      if (!workers.heal()) await ledger.setRunStatus(run.runId, 'failed', 'consumer workers kept dying; see the messages above');
+      await failDeadLetters(queue, deps, run.runId, job.channel.maxReceiveCount);
+      if (!workers.heal()) await endRun(run.runId, 'failed', 'consumer workers kept dying; see the messages above', deps);
+      if (run.rangesDone >= run.ranges && (run.status === 'running' || run.status === 'finalizing')) await finalizeRun(run.runId, planned.job, deps);
       await sleep(POLL_MS);
-      run = (await ledger.getRun(planned.runId)) as RunRecord;
+      run = (await resources.ledger.getRun(planned.runId)) as RunRecord;
     }
     options.progress.done(run);
     return { run, outcome: planned.outcome };
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     await workers.stop();
     await queue?.stop();
   }
-}
-
-function isFinal(run: RunRecord): boolean {
-  return run.status === 'succeeded' || run.status === 'failed';
 }

@@ -3,17 +3,19 @@ import sqsPartialBatchFailure from '@middy/sqs-partial-batch-failure';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { z } from 'zod';
 import { type ConsumerDeps, consumeRange } from '../core/consume.ts';
-import { AuthError, describeError } from '../core/errors.ts';
-import { JobSpec } from '../core/job-spec.ts';
-import type { RangeMessage } from '../core/ports.ts';
+import { AuthError, describeError, JobError } from '../core/errors.ts';
+import { RangeMessage } from '../core/ports.ts';
 import { redact } from '../core/redact.ts';
 
-export const RangeMessageBody = z.object({
-  v: z.literal(1),
-  runId: z.string().min(1),
-  rangeId: z.number().int().min(0),
-  job: JobSpec,
-});
+/** An SQS body as a range message, or a named error: parsed once, at the edge. */
+const RangeMessageBody = z.string().transform((body, ctx) => {
+  try {
+    return JSON.parse(body) as unknown;
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'not JSON' });
+    return z.NEVER;
+  }
+}).pipe(RangeMessage);
 
 export interface Log {
   info(message: string, fields: Record<string, unknown>): void;
@@ -41,13 +43,15 @@ export function deadlineOf(context: Pick<Context, 'getRemainingTimeInMillis'>, n
  */
 export function createConsumerHandler(deps: ConsumerHandlerDeps) {
   const work = async (record: SQSRecord, context: Context) => {
-    const message = RangeMessageBody.parse(JSON.parse(record.body)) as RangeMessage;
+    const parsed = RangeMessageBody.safeParse(record.body);
+    if (!parsed.success) throw new JobError(`message ${record.messageId} is not a batchsync range message: ${parsed.error.issues[0]?.message}`);
+    const message = parsed.data;
     const delivery = {
       message,
       receiveCount: Number(record.attributes?.ApproximateReceiveCount ?? 1),
       deadline: deadlineOf(context, deps.now()),
     };
-    const fields = { job: message.job.name, runId: message.runId, rangeId: message.rangeId, receiveCount: delivery.receiveCount };
+    const fields = { job: message.job, runId: message.runId, rangeId: message.rangeId, receiveCount: delivery.receiveCount };
     let outcome;
     try {
       outcome = await consumeRange(delivery, deps);

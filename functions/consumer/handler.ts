@@ -2,6 +2,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { loadJobDir } from '../adapters/job-files.ts';
 import { SqsQueue } from '../adapters/sqs.ts';
 import { sleep } from '../core/stream.ts';
 import { LambdaEnv, lambdaResources } from '../lambda-env.ts';
@@ -10,6 +11,8 @@ import { createConsumerHandler } from './consumer.ts';
 const env = LambdaEnv.parse(process.env);
 const log = new Logger({ serviceName: 'batchsync-consumer' });
 const resources = lambdaResources(env, process.env, log);
+// The consumer runs the jobs it was deployed with, by the name in each message: never a job a message carries.
+const jobs = await loadJobDir(env.BATCHSYNC_JOBS_DIR);
 const sqs = new SQSClient({});
 const queues = new Map<string, SqsQueue>();
 
@@ -27,6 +30,7 @@ function queueOf(eventSourceARN: string): SqsQueue {
 // Rows, dirty records and duration are emitted per job when a run ends (resources.events), from the ledger's totals.
 export const handler = createConsumerHandler({
   open: resources.open,
+  jobs: (name) => jobs.get(name),
   forget: resources.forget,
   requeue: (record, message) => queueOf(record.eventSourceARN).send([message]),
   events: resources.events,

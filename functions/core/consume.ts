@@ -1,11 +1,13 @@
 import { boundedJson, buildConverter } from './convert.ts';
-import { BatchsyncError, describeError, isRetryable, RangeBusyError } from './errors.ts';
-import { finalizeRun, publishRunEnd } from './finalize.ts';
+import { BatchsyncError, describeError, isRetryable, JobError, RangeBusyError } from './errors.ts';
+import { afterRunEnded, endRun, finalizeRun } from './finalize.ts';
 import type { JobSpec } from './job-spec.ts';
+import { HEARTBEAT_MS, isEnded, specHash } from './lifecycle.ts';
 import { mapColumns } from './mapping.ts';
 import type { Chunk, ChunkResult, Events, OutRow, RangeMessage, RangeRecord, RunRecord, Target } from './ports.ts';
 import type { JobResources } from './plan.ts';
 import { readAhead } from './stream.ts';
+import { resolveRun } from './vars.ts';
 
 /** Rows per chunk transaction when the job does not say: large enough that LOAD DATA runs at full speed. */
 export const DEFAULT_BATCH_ROWS = 10_000;
@@ -14,11 +16,15 @@ const CHUNK_ATTEMPTS = 3;
 
 export interface ConsumerDeps {
   open(job: JobSpec): Promise<JobResources>;
+  /** The job files this consumer was deployed with (or the local run's), by name, unresolved. */
+  jobs(name: string): JobSpec | undefined;
   events: Events;
   /** Who is working, for the ledger: host and process, or the Lambda request. */
   owner: string;
   now(): number;
   sleep(ms: number): Promise<void>;
+  /** Aborted when the consumer must stop before its next chunk (Ctrl-C, shutdown): the range is handed back. */
+  signal?: AbortSignal;
 }
 
 export interface Delivery {
@@ -30,13 +36,18 @@ export interface Delivery {
 }
 
 /**
- * What became of a delivery. `handed-back`: the deadline came first; the
- * checkpoint is committed and the caller queues the message again, for
- * another invocation to continue the range.
+ * What became of a delivery. `handed-back`: the deadline, a shutdown or a
+ * busy job came first; the checkpoint is committed and the caller queues the
+ * message again, for another invocation to continue the range. `run-ended`:
+ * the run failed or was cancelled, the message is dropped. `superseded`: the
+ * message is from before a resume, which queued its own.
  */
 export type RangeOutcome =
-  | { status: 'done' | 'already-done' | 'run-failed' | 'unknown' | 'handed-back'; rowsWritten: number }
+  | { status: 'done' | 'already-done' | 'run-ended' | 'unknown' | 'handed-back' | 'superseded'; rowsWritten: number }
   | { status: 'failed'; rowsWritten: number; error: string };
+
+/** How long a consumer waits between asks for a slot when the job is at maxConcurrency. */
+const ADMISSION_RETRY_MS = 500;
 
 /** Rows per chunk: the job's choice, or the default; when throttled, about half a second of the job's rate per consumer. */
 export function chunkRows(job: JobSpec): number {
@@ -67,39 +78,67 @@ async function writeWithRetry(target: Target, chunk: Chunk, deps: ConsumerDeps):
 }
 
 /**
- * Works one range message: resumes the range after its checkpoint, converts
- * each batch to the target's types, and writes it with the new checkpoint in
+ * Works one range message: loads the job it names and checks it is the
+ * version the range was queued with, waits for a slot under the job's
+ * maxConcurrency, resumes the range after its checkpoint, converts each
+ * batch to the target's types, and writes it with the new checkpoint in
  * one transaction, so a redelivered or resumed range never writes a row
- * twice. The last range of a run finalizes it. A permanent error fails the
- * range and the run (recorded, not thrown); a passing one is thrown for the
- * queue to redeliver, until the last delivery, which fails the range.
+ * twice. The attempt heartbeats while it works. The last range of a run
+ * finalizes it. A permanent error fails the range and the run (recorded,
+ * not thrown); a passing one is thrown for the queue to redeliver, until
+ * the last delivery, which fails the range.
  */
 export async function consumeRange(delivery: Delivery, deps: ConsumerDeps): Promise<RangeOutcome> {
-  const { runId, rangeId, job } = delivery.message;
+  const { message } = delivery;
+  const spec = deps.jobs(message.job);
+  if (!spec) throw new JobError(`range message for job ${message.job}, which this consumer does not have`);
+  const job = resolveRun(spec, new Date(message.logicalTime), message.vars);
   const resources = await deps.open(job);
-  const state = await resources.ledger.startRange(runId, rangeId, deps.owner);
-  if (!state) return { status: 'unknown', rowsWritten: 0 };
-  try {
-    return await consumeStarted(delivery, state, resources, deps);
-  } finally {
-    await resources.ledger.endAttempt(state.attemptId);
+  const { ledger } = resources;
+  for (;;) {
+    const admission = await ledger.startAttempt(message.runId, message.rangeId, deps.owner, job.channel.maxConcurrency);
+    if (admission.status === 'unknown') return { status: 'unknown', rowsWritten: 0 };
+    if (admission.status === 'started') {
+      const heartbeat = setInterval(() => void ledger.heartbeat(admission.attemptId).catch(() => {}), HEARTBEAT_MS);
+      try {
+        return await consumeStarted(delivery, job, admission, resources, deps);
+      } finally {
+        clearInterval(heartbeat);
+        await ledger.endAttempt(admission.attemptId);
+      }
+    }
+    if (stopping(delivery, deps, ADMISSION_RETRY_MS)) return { status: 'handed-back', rowsWritten: 0 };
+    await deps.sleep(ADMISSION_RETRY_MS);
   }
+}
+
+/** True when the consumer must hand the range back now: shut down, or its time (less `margin`) is up. */
+function stopping(delivery: Delivery, deps: ConsumerDeps, margin = 0): boolean {
+  return deps.signal?.aborted === true || (delivery.deadline !== null && deps.now() + margin >= delivery.deadline);
 }
 
 async function consumeStarted(
   delivery: Delivery,
+  job: JobSpec,
   { range, run }: { range: RangeRecord; run: RunRecord },
   resources: JobResources,
   deps: ConsumerDeps,
 ): Promise<RangeOutcome> {
-  const { runId, rangeId, job } = delivery.message;
+  const { runId, rangeId } = delivery.message;
   const { ledger, source, target } = resources;
-  if (run.status === 'failed') return { status: 'run-failed', rowsWritten: 0 };
+  const finalizeDeps = { ...resources, events: deps.events };
+  if (isEnded(run.status)) return { status: 'run-ended', rowsWritten: 0 };
+  if (run.specHash !== delivery.message.specHash) return { status: 'superseded', rowsWritten: 0 };
+  if (specHash(job) !== delivery.message.specHash) {
+    const reason = `job ${job.name} changed since run ${runId} was queued (a deploy during the run?): finish it with batchsync resume ${runId}`;
+    await ledger.failRange(runId, rangeId, reason);
+    await endRun(runId, 'failed', `range ${rangeId}: ${reason}`, finalizeDeps);
+    return { status: 'failed', rowsWritten: 0, error: reason };
+  }
   if (range.status === 'done') {
-    await finalizeRun(runId, job, { ...resources, events: deps.events });
+    await finalizeRun(runId, job, finalizeDeps);
     return { status: 'already-done', rowsWritten: 0 };
   }
-
   const { rowsPerSecond, bytesPerSecond } = job.channel;
   const throttled = rowsPerSecond !== null || bytesPerSecond !== null;
   let written = 0;
@@ -140,14 +179,14 @@ async function consumeStarted(
       }
       const result = await writeWithRetry(target, chunk, deps);
       if (result.runFailed !== null) {
-        // This chunk pushed the run over its dirty limit (announce it), or another consumer failed the run.
-        if (result.runFailed.byThisChunk) await publishRunEnd(runId, ledger, deps.events);
-        return { status: 'run-failed', rowsWritten: written + result.written };
+        // This chunk pushed the run over its dirty limit (it failed the run in its transaction), or the run ended meanwhile.
+        if (result.runFailed.byThisChunk) await afterRunEnded(runId, finalizeDeps);
+        return { status: 'run-ended', rowsWritten: written + result.written };
       }
       written += result.written;
-      if (delivery.deadline !== null && deps.now() >= delivery.deadline) return { status: 'handed-back', rowsWritten: written };
+      if (stopping(delivery, deps)) return { status: 'handed-back', rowsWritten: written };
     }
-    if (await ledger.finishRange(runId, rangeId)) await finalizeRun(runId, job, { ...resources, events: deps.events });
+    if (await ledger.finishRange(runId, rangeId)) await finalizeRun(runId, job, finalizeDeps);
     return { status: 'done', rowsWritten: written };
   } catch (error) {
     // Passing errors, and unexpected ones, go back to the queue until the last delivery.
@@ -156,7 +195,7 @@ async function consumeStarted(
     if (error instanceof RangeBusyError || (!permanent && !lastDelivery)) throw error;
     const reason = describeError(error);
     await ledger.failRange(runId, rangeId, reason);
-    await publishRunEnd(runId, ledger, deps.events);
+    await endRun(runId, 'failed', `range ${rangeId}: ${reason}`, finalizeDeps);
     return { status: 'failed', rowsWritten: written, error: reason };
   }
 }

@@ -1,9 +1,10 @@
+import { describeError, isRetryable, JobError } from './errors.ts';
+import { endRun, finalizeRun } from './finalize.ts';
 import type { JobSpec } from './job-spec.ts';
+import { canonicalVars, dataHash, isEnded, isUnfinished, runMovesTo, specHash, varsHash } from './lifecycle.ts';
 import { mapColumns } from './mapping.ts';
-import type { Events, Ledger, Queue, RangeMessage, Source, Target } from './ports.ts';
-import { describeError, isRetryable } from './errors.ts';
-import { failRun, finalizeRun } from './finalize.ts';
-import { resolveJob, schedulingVars } from './vars.ts';
+import type { Events, Ledger, Queue, RangeMessage, RunRecord, Source, Target } from './ports.ts';
+import { resolveRun } from './vars.ts';
 
 /** The adapters of one (resolved) job. */
 export interface JobResources {
@@ -19,80 +20,201 @@ export interface PlannerDeps {
   newRunId(): string;
 }
 
+/**
+ * What to do with the run of the request's identity when there is one:
+ * - `trigger` (a schedule, an event, a dependency; maybe delivered twice):
+ *   an unfinished run is joined as it is, an ended one skipped;
+ * - `continue` (the local `run`): an unfinished, failed or cancelled run
+ *   is resumed, a succeeded one skipped;
+ * - `rerun`: a new attempt from scratch beside the ended ones.
+ */
+export type PlanMode = 'trigger' | 'continue' | 'rerun';
+
 export interface PlanRequest {
+  /** The job as its file says, unresolved. */
   job: JobSpec;
   logicalTime: Date;
-  /** `--var` values; they override the built-in ones. */
+  /** `--var` values and a trigger's; they override the built-in ones and are part of the run's identity. */
   vars: Record<string, string>;
+  mode: PlanMode;
   /**
-   * For an unfinished run of the same logical time: true puts its unfinished
-   * ranges on the queue again (a local rerun after a crash); false leaves it
-   * to the messages already queued (a duplicate trigger).
+   * Runs of the same logical time with other variables are expected (one
+   * run per S3 object); otherwise they are refused, never skipped.
    */
-  resume: boolean;
+  distinctVars?: boolean;
 }
+
+/** created: a new run; joined: an unfinished run; resumed: a failed or cancelled one; skipped: it has succeeded (or, for a trigger, ended). */
+export type PlanOutcome = 'created' | 'joined' | 'resumed' | 'skipped';
 
 export interface PlanResult {
   runId: string;
-  /** created: a new run; joined: an unfinished run of the same logical time; skipped: that run has ended. */
-  outcome: 'created' | 'joined' | 'skipped';
+  outcome: PlanOutcome;
+  /** Ranges queued by this call. */
   ranges: number;
+  /** The job resolved for the run. */
   job: JobSpec;
 }
 
 /** Ranges to aim for: enough that consumers finishing at different times stay busy. */
 export const RANGES_PER_CONSUMER = 4;
 
+const describeVars = (vars: Record<string, string>) => (Object.keys(vars).length ? canonicalVars(vars) : 'no variables');
+
 /**
  * Plans a run: resolves the scheduling variables, checks the column mapping
  * against the live schemas (a JobError, before anything is written), then,
- * under the job's lock for this logical time, creates the run, cuts the
- * source into ranges, records them and queues one message per range. A
- * second trigger for the same job and logical time joins or skips the run;
- * a planner that died midway is completed by the next trigger.
+ * under the job's lock for this logical time, finds the run of this
+ * identity (job, logical time, variables) and joins, resumes or skips it as
+ * `mode` says, or creates it: prepares the target once, records the ranges,
+ * marks the run running, then queues one message per range. A planner that
+ * died midway is completed by the next one.
  */
 export async function planRun(request: PlanRequest, deps: PlannerDeps): Promise<PlanResult> {
-  const vars = { ...schedulingVars(request.logicalTime, request.job.schedule?.timezone ?? request.job.timezone), ...request.vars };
-  const job = resolveJob(request.job, vars);
-  const { source, target, ledger } = await deps.open(job);
+  const { logicalTime, vars, mode } = request;
+  const job = resolveRun(request.job, logicalTime, vars);
+  const resources = await deps.open(job);
+  const { source, target, ledger } = resources;
   mapColumns(await source.columns(), job.target.columns, job.target.table, await target.describe());
 
-  return ledger.withPlanLock(job.name, request.logicalTime, async () => {
-    const existing = await ledger.findRun(job.name, request.logicalTime);
-    if (existing && existing.status !== 'planning') {
-      const unfinished = existing.status === 'running' || existing.status === 'finalizing';
-      if (unfinished && request.resume && (await enqueue(existing.runId, job, ledger, deps.queue)) === 0) {
-        await finalizeRun(existing.runId, job, { ledger, target, events: deps.events });
-      }
-      return { runId: existing.runId, outcome: unfinished ? 'joined' : 'skipped', ranges: existing.ranges, job };
+  return ledger.withPlanLock(job.name, logicalTime, async () => {
+    const runs = await ledger.listRuns({ job: job.name, logicalTime, limit: 1000 });
+    const hash = varsHash(vars);
+    const other = request.distinctVars ? undefined : runs.find((r) => varsHash(r.vars) !== hash);
+    if (other) {
+      throw new JobError(
+        `job ${job.name} already has run ${other.runId} at logical time ${logicalTime.toISOString()} with ${describeVars(other.vars)}; ` +
+          `this request has ${describeVars(vars)}: give it its own --logical-time`,
+      );
     }
-    const runId = existing?.runId ?? deps.newRunId();
-    if (!existing) await ledger.createRun(job.name, request.logicalTime, runId);
-    // Preparing (pre-SQL, emptying or staging the table) happens once: a planner that died after it must not repeat it.
-    if (!existing?.prepared) {
-      try {
-        await target.prepare(runId);
-      } catch (error) {
-        if (!isRetryable(error)) await failRun(runId, describeError(error), ledger, deps.events);
-        throw error;
-      }
-      await ledger.markPrepared(runId);
+    // Newest attempt first.
+    const latest = runs.find((r) => varsHash(r.vars) === hash);
+    if (latest && mode !== 'rerun') {
+      if (latest.status === 'succeeded' || (mode === 'trigger' && isEnded(latest.status))) return { runId: latest.runId, outcome: 'skipped', ranges: 0, job };
+      if (mode === 'trigger' && latest.status !== 'pending') return { runId: latest.runId, outcome: 'joined', ranges: 0, job };
+      const outcome = isUnfinished(latest.status) ? 'joined' : 'resumed';
+      return { runId: latest.runId, outcome, ranges: await continueRun(latest, job, resources, deps), job };
     }
-    // A planner that died after recording the ranges left them as they were: keep them.
-    if ((await ledger.listRanges(runId)).length === 0) {
-      await ledger.addRanges(runId, await source.plan(job.channel.maxConcurrency * RANGES_PER_CONSUMER));
+    if (latest && isUnfinished(latest.status)) {
+      throw new JobError(`run ${latest.runId} of job ${job.name} at this logical time is still ${latest.status}: cancel it first (batchsync cancel ${latest.runId}) or resume it`);
     }
-    const queued = await enqueue(runId, job, ledger, deps.queue);
-    await ledger.setRunStatus(runId, 'running');
-    if (queued === 0) await finalizeRun(runId, job, { ledger, target, events: deps.events });
-    return { runId, outcome: 'created', ranges: queued, job };
+    const runId = deps.newRunId();
+    await ledger.createRun({ runId, job: job.name, logicalTime, vars, attempt: (latest?.attempt ?? 0) + 1, dataHash: dataHash(job) });
+    for (const earlier of runs) if (!earlier.supersededBy) await ledger.updateRun(earlier.runId, { from: [earlier.status], supersededBy: runId });
+    const run = (await ledger.getRun(runId)) as RunRecord;
+    return { runId, outcome: 'created', ranges: await continueRun(run, job, resources, deps), job };
   });
 }
 
+/**
+ * Moves a run on from wherever it stopped: prepares the target if that has
+ * not happened (once per run), records the ranges if the planner died
+ * before, marks the run running (from pending, failed or cancelled), queues
+ * every range that is not done, and finalizes when none is left. Returns
+ * the ranges queued.
+ */
+async function continueRun(run: RunRecord, job: JobSpec, resources: JobResources, deps: PlannerDeps): Promise<number> {
+  const { source, target, ledger } = resources;
+  const events = deps.events;
+  if (isEnded(run.status)) {
+    // A failed or cancelled swap run's staging table was dropped with its rows: it starts again from scratch.
+    const restart = job.target.loadMode === 'swap';
+    if (restart) {
+      await target.discard(run.runId);
+      await ledger.updateRun(run.runId, { from: [run.status], prepared: false });
+    }
+    await ledger.reopenRanges(run.runId, restart ? ['done', 'failed', 'running', 'pending'] : ['failed'], restart);
+  }
+  if (!run.prepared || (isEnded(run.status) && job.target.loadMode === 'swap')) {
+    try {
+      await target.prepare(run.runId);
+    } catch (error) {
+      if (!isRetryable(error)) await endRun(run.runId, 'failed', describeError(error), { ledger, target, events });
+      throw error;
+    }
+    await ledger.updateRun(run.runId, { from: [run.status], prepared: true });
+  }
+  // A planner that died after recording the ranges left them as they were: keep them.
+  if ((await ledger.listRanges(run.runId)).length === 0) {
+    await ledger.addRanges(run.runId, await source.plan(job.channel.maxConcurrency * RANGES_PER_CONSUMER));
+  }
+  const hash = specHash(job);
+  // Running before the first message is queued, so no consumer finds it pending; the error of an earlier attempt is cleared.
+  const from = run.status === 'finalizing' ? ['finalizing' as const] : runMovesTo('running');
+  await ledger.updateRun(run.runId, { from, ...(run.status !== 'finalizing' && { to: 'running', error: null }), specHash: hash });
+  const queued = await enqueue(run, hash, ledger, deps.queue);
+  if (queued === 0) await finalizeRun(run.runId, job, { ledger, target, events });
+  return queued;
+}
+
 /** Queues a message for every range of the run that is not done; returns how many. */
-async function enqueue(runId: string, job: JobSpec, ledger: Ledger, queue: Queue): Promise<number> {
-  const ranges = await ledger.listRanges(runId);
-  const messages: RangeMessage[] = ranges.filter((r) => r.status !== 'done').map((r) => ({ v: 1, runId, rangeId: r.rangeId, job }));
+async function enqueue(run: RunRecord, hash: string, ledger: Ledger, queue: Queue): Promise<number> {
+  const ranges = await ledger.listRanges(run.runId);
+  const messages: RangeMessage[] = ranges
+    .filter((r) => r.status !== 'done')
+    .map((r) => ({ v: 2, job: run.job, runId: run.runId, rangeId: r.rangeId, logicalTime: run.logicalTime.toISOString(), vars: run.vars, specHash: hash }));
   await queue.send(messages);
   return messages.length;
+}
+
+/**
+ * `resume`: finishes a failed, cancelled or interrupted run from its
+ * checkpoints, with the job file as it is now. Done ranges stay done, the
+ * others go on after their last committed chunk, a failed finalize runs
+ * again. A job file that changed what the rows depend on (source, target
+ * table, columns, write or load mode) is refused: that is a new run.
+ */
+export async function resumeRun(runId: string, spec: JobSpec, deps: PlannerDeps): Promise<PlanResult> {
+  const first = await (await deps.open(resolveRun(spec, new Date(0), {}))).ledger.getRun(runId);
+  if (!first) throw new JobError(`no run ${runId} in the ledger of job ${spec.name}`);
+  if (first.job !== spec.name) throw new JobError(`run ${runId} belongs to job ${first.job}, not ${spec.name}`);
+  const job = resolveRun(spec, first.logicalTime, first.vars);
+  const resources = await deps.open(job);
+  if (first.dataHash && dataHash(job) !== first.dataHash) {
+    throw new JobError(
+      `the job file changed what run ${runId} reads or writes (source, target table, columns, write or load mode) since it started: ` +
+        `resume refuses; restore the file, or start a new run (batchsync rerun or run --new)`,
+    );
+  }
+  return resources.ledger.withPlanLock(job.name, first.logicalTime, async () => {
+    const run = (await resources.ledger.getRun(runId)) as RunRecord;
+    if (run.status === 'succeeded') return { runId, outcome: 'skipped', ranges: 0, job };
+    if (run.supersededBy) throw new JobError(`run ${runId} was replaced by run ${run.supersededBy}: resume that one`);
+    const outcome = isUnfinished(run.status) ? 'joined' : 'resumed';
+    return { runId, outcome, ranges: await continueRun(run, job, resources, deps), job };
+  });
+}
+
+/**
+ * Why starting a logical time again from scratch could write a row twice,
+ * or null when it cannot: the table is emptied (truncate) or replaced
+ * (swap), rows replace their keys (replace/upsert into a keyed table), or
+ * the job's own pre-SQL cleans up.
+ */
+export async function rerunRefusal(job: JobSpec, target: Target): Promise<string | null> {
+  const { loadMode, writeMode, preSql } = job.target;
+  if (loadMode !== 'append' || preSql.length > 0) return null;
+  if ((writeMode === 'replace' || writeMode === 'upsert') && (await target.hasUniqueKey())) return null;
+  const why =
+    writeMode === 'replace' || writeMode === 'upsert'
+      ? `${writeMode} into ${job.target.table}, which has no primary or unique key`
+      : `${writeMode} in append mode`;
+  return (
+    `rerun of job ${job.name} could write rows twice (${why}); it needs loadMode truncate or swap, replace/upsert into a keyed table, ` +
+    `or a preSql that removes this logical time's rows. To finish an earlier run, use batchsync resume RUN_ID`
+  );
+}
+
+/**
+ * `cancel`: marks the run cancelled; consumers stop before their next
+ * chunk and drop its queued messages when they receive them. A swap run's
+ * staging table is dropped. `resume` can still finish it.
+ */
+export async function cancelRun(runId: string, resources: JobResources, events: Events): Promise<RunRecord> {
+  const run = await resources.ledger.getRun(runId);
+  if (!run) throw new JobError(`no run ${runId} in the ledger`);
+  if (run.status === 'finalizing') throw new JobError(`run ${runId} is finalizing (post-SQL or the swap): it can no longer be cancelled`);
+  if (isEnded(run.status)) throw new JobError(`run ${runId} has already ${run.status === 'cancelled' ? 'been cancelled' : run.status}`);
+  await endRun(runId, 'cancelled', 'cancelled by the user', { ...resources, events });
+  return (await resources.ledger.getRun(runId)) as RunRecord;
 }

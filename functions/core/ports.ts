@@ -1,8 +1,9 @@
+import { z } from 'zod';
 /**
  * The ports between the core and the real things. They are small and
  * stream-shaped on purpose: a test fake of any of them is a few lines.
  */
-import type { JobSpec } from './job-spec.ts';
+import type { RangeStatus, RunStatus } from './lifecycle.ts';
 
 /** A value as a source yields it; text for most sources, typed for some formats. */
 export type Value = string | number | bigint | boolean | Date | Uint8Array | null | { [key: string]: unknown } | unknown[];
@@ -116,15 +117,26 @@ export interface Target {
   prepare(runId: string): Promise<void>;
   write(chunk: Chunk): Promise<ChunkResult>;
   publish(runId: string): Promise<void>;
+  /** A run that failed or was cancelled: drops what only it could use (swap: its staging table). */
+  discard(runId: string): Promise<void>;
+  /** True when the target table has a primary or unique key (so replace/upsert cannot duplicate a row). */
+  hasUniqueKey(): Promise<boolean>;
 }
 
-export type RunStatus = 'planning' | 'running' | 'finalizing' | 'succeeded' | 'failed';
-export type RangeStatus = 'pending' | 'running' | 'done' | 'failed';
+export type { RangeStatus, RunStatus } from './lifecycle.ts';
 
 export interface RunRecord {
   runId: string;
   job: string;
   logicalTime: Date;
+  /** The trigger's and the command line's variables (not the built-in ones): with job and logical time, the run's identity. */
+  vars: Record<string, string>;
+  /** 1 for the first run of an identity; a `rerun` is the next. */
+  attempt: number;
+  /** The hash of what the rows depend on (lifecycle.dataHash): `resume` refuses another. */
+  dataHash: string;
+  /** The hash of the resolved job its ranges were last queued with (lifecycle.specHash). */
+  specHash: string;
   status: RunStatus;
   error: string | null;
   ranges: number;
@@ -136,6 +148,14 @@ export interface RunRecord {
   bytesWritten: number;
   /** The target was prepared (pre-SQL run, table emptied or staged): never again for this run. */
   prepared: boolean;
+  /** The rerun that replaced this run, if any. */
+  supersededBy: string | null;
+  /** Its end event was accepted by the bus (until then the run is the event's outbox entry). */
+  eventPublished: boolean;
+  /** Attempts at its ranges that are working now (heartbeating). */
+  liveAttempts: number;
+  /** The last time anything of the run moved: a chunk, a heartbeat, a state change. */
+  lastActivity: Date;
   createdAt: Date;
   finishedAt: Date | null;
 }
@@ -156,18 +176,74 @@ export interface RangeRecord {
   error: string | null;
 }
 
-/** The run ledger: runs, ranges and their checkpoints, dirty records. */
+export interface NewRun {
+  runId: string;
+  job: string;
+  logicalTime: Date;
+  vars: Record<string, string>;
+  attempt: number;
+  dataHash: string;
+}
+
+/**
+ * A change of a run, applied only while its status is one of `from` (the
+ * lifecycle table gives them): the ledger's conditional update.
+ */
+export interface RunChange {
+  from: readonly RunStatus[];
+  to?: RunStatus;
+  /** Sets (or with null clears) the error. */
+  error?: string | null;
+  prepared?: boolean;
+  supersededBy?: string;
+  specHash?: string;
+  eventPublished?: true;
+  /** Only when every range is done. */
+  allRangesDone?: boolean;
+  /** Only when the run has not changed for this long (a stale claim). */
+  idleMs?: number;
+}
+
+export interface RunFilter {
+  job?: string;
+  logicalTime?: Date;
+  /** Pending, running or finalizing. */
+  unfinished?: boolean;
+  /** Ended, and the end event not yet accepted. */
+  unannounced?: boolean;
+  limit: number;
+}
+
+/** What asking to work a range gave: an attempt, or why not now. */
+export type Admission =
+  | { status: 'started'; attemptId: number; range: RangeRecord; run: RunRecord }
+  /** The job already has maxConcurrency live attempts, or the range has one: try again soon. */
+  | { status: 'busy' }
+  | { status: 'unknown' };
+
+/** The run ledger: runs, ranges and their checkpoints, attempts, dirty records. A store: the rules are in lifecycle.ts. */
 export interface Ledger {
   /** Runs fn while holding the job's planning lock for one logical time. */
   withPlanLock<T>(job: string, logicalTime: Date, fn: () => Promise<T>): Promise<T>;
-  findRun(job: string, logicalTime: Date): Promise<RunRecord | null>;
-  createRun(job: string, logicalTime: Date, runId: string): Promise<void>;
+  createRun(run: NewRun): Promise<void>;
+  /** Applies the change when the run's status allows it; true when it did. */
+  updateRun(runId: string, change: RunChange): Promise<boolean>;
+  getRun(runId: string): Promise<RunRecord | null>;
+  /** Runs, newest first. */
+  listRuns(filter: RunFilter): Promise<RunRecord[]>;
   addRanges(runId: string, ranges: RangeSpec[]): Promise<void>;
-  setRunStatus(runId: string, status: RunStatus, error?: string | null): Promise<void>;
-  markPrepared(runId: string): Promise<void>;
-  /** Records an attempt at a range by `owner`; null when the range is unknown. */
-  startRange(runId: string, rangeId: number, owner: string): Promise<{ range: RangeRecord; run: RunRecord; attemptId: number } | null>;
-  /** The end of an attempt, whatever its outcome: attempts are what peak concurrency is measured on. */
+  listRanges(runId: string): Promise<RangeRecord[]>;
+  /** Puts the run's ranges in `from` back to pending, after their checkpoints; `restart`: from their starts, the run's counts and dirty records cleared. */
+  reopenRanges(runId: string, from: readonly RangeStatus[], restart: boolean): Promise<void>;
+  /**
+   * Starts an attempt at a range by `owner`, unless the range has a live
+   * attempt or the job already has `maxConcurrency` of them (attempts
+   * silent for ATTEMPT_STALE_MS are closed first).
+   */
+  startAttempt(runId: string, rangeId: number, owner: string, maxConcurrency: number): Promise<Admission>;
+  /** Keeps an attempt live. */
+  heartbeat(attemptId: number): Promise<void>;
+  /** The end of an attempt, whatever its outcome. */
   endAttempt(attemptId: number): Promise<void>;
   /**
    * Reserves the job-wide throughput `cost` uses under `rates` (per second),
@@ -177,15 +253,10 @@ export interface Ledger {
   reserve(runId: string, cost: ThrottleCost, rates: ThrottleCost): Promise<number>;
   /** Marks a range done; true when it was the run's last. Idempotent. */
   finishRange(runId: string, rangeId: number): Promise<boolean>;
-  /** Marks a range failed and the run failed, with the reason. */
+  /** Marks a range failed with the reason (the run's move is the caller's). */
   failRange(runId: string, rangeId: number, reason: string): Promise<void>;
-  /** Moves a run from running to finalizing; true for the one caller that wins. */
-  claimFinalize(runId: string): Promise<boolean>;
-  getRun(runId: string): Promise<RunRecord | null>;
-  listRuns(filter: { job?: string; limit: number }): Promise<RunRecord[]>;
-  listRanges(runId: string): Promise<RangeRecord[]>;
   listDirty(runId: string): Promise<DirtyRecord[]>;
-  /** When each attempt at a range of the run began and ended (null: it died, or is running). */
+  /** When each attempt at a range of the run began and ended (null: it is live). */
   listAttempts(runId: string): Promise<Array<{ rangeId: number; startedAt: Date; endedAt: Date | null }>>;
 }
 
@@ -195,21 +266,28 @@ export interface ThrottleCost {
   bytes: number | null;
 }
 
-/** What the planner puts on the queue for each range. */
-export interface RangeMessage {
-  v: 1;
-  runId: string;
-  rangeId: number;
-  /** The job with its variables resolved, so a consumer needs nothing else. */
-  job: JobSpec;
-}
+/**
+ * What the planner puts on the queue for each range: ids, not the job. The
+ * consumer loads the job from its own files and resolves it with the run's
+ * logical time and variables; `specHash` must match what it gets.
+ */
+export const RangeMessage = z.object({
+  v: z.literal(2),
+  job: z.string().min(1),
+  runId: z.string().min(1),
+  rangeId: z.number().int().min(0),
+  logicalTime: z.iso.datetime({ offset: true }),
+  vars: z.record(z.string(), z.string()),
+  specHash: z.string().min(1),
+});
+export type RangeMessage = z.infer<typeof RangeMessage>;
 
 export interface Queue {
   send(messages: RangeMessage[]): Promise<void>;
 }
 
 export interface RunEvent {
-  type: 'Run Succeeded' | 'Run Failed';
+  type: 'Run Succeeded' | 'Run Failed' | 'Run Resumed';
   job: string;
   runId: string;
   logicalTime: string;

@@ -82,3 +82,8 @@ export function resolveJob(job: JobSpec, vars: Record<string, string>): JobSpec 
     },
   };
 }
+
+/** The job as a run executes it: resolved with its logical time's built-in variables and the run's own. */
+export function resolveRun(spec: JobSpec, logicalTime: Date, vars: Record<string, string>): JobSpec {
+  return resolveJob(spec, { ...schedulingVars(logicalTime, spec.schedule?.timezone ?? spec.timezone), ...vars });
+}

@@ -10,7 +10,7 @@ import { loadJobDir } from '../adapters/job-files.ts';
 import { SqsQueue } from '../adapters/sqs.ts';
 import { AuthError } from '../core/errors.ts';
 import { emitJobMetrics, LambdaEnv, lambdaResources, METRIC, rangeQueueName } from '../lambda-env.ts';
-import { createPlannerHandler, type PlannedJob } from './planner.ts';
+import { createPlannerHandler } from './planner.ts';
 
 const env = LambdaEnv.parse(process.env);
 const log = new Logger({ serviceName: 'batchsync-planner' });
@@ -26,10 +26,13 @@ const plan = createPlannerHandler({
   events: resources.events,
   newRunId: randomUUID,
   now: () => new Date(),
+  stuckAfterMs: env.BATCHSYNC_STUCK_RUN_HOURS * 3_600_000,
   log,
 });
 
-async function planWithFreshCredentials(event: unknown, context: Context): Promise<PlannedJob[]> {
+type Planned = Awaited<ReturnType<typeof plan>>;
+
+async function planWithFreshCredentials(event: unknown, context: Context): Promise<Planned> {
   try {
     return await plan(event, context);
   } catch (error) {
@@ -40,15 +43,18 @@ async function planWithFreshCredentials(event: unknown, context: Context): Promi
   }
 }
 
-export const handler = middy<unknown, PlannedJob[], Error, Context>()
+export const handler = middy<unknown, Planned, Error, Context>()
   .use(injectLambdaContext(log))
   .handler(async (event, context) => {
     const planned = await planWithFreshCredentials(event, context);
-    for (const p of planned.filter((p) => p.outcome === 'created')) {
-      emitJobMetrics(resources.metrics, p.job, [
-        [METRIC.runsStarted, MetricUnit.Count, 1],
-        [METRIC.rangesQueued, MetricUnit.Count, p.ranges],
-      ]);
+    for (const p of planned) {
+      if ('stuck' in p) emitJobMetrics(resources.metrics, p.job, [[METRIC.stuckRuns, MetricUnit.Count, p.stuck]]);
+      else if (p.outcome === 'created') {
+        emitJobMetrics(resources.metrics, p.job, [
+          [METRIC.runsStarted, MetricUnit.Count, 1],
+          [METRIC.rangesQueued, MetricUnit.Count, p.ranges],
+        ]);
+      }
     }
     return planned;
   });

@@ -1,11 +1,13 @@
 import middy from '@middy/core';
 import type { JobSpec } from '../core/job-spec.ts';
-import { type JobResources, planRun } from '../core/plan.ts';
+import { type JobResources, type PlanOutcome, planRun } from '../core/plan.ts';
+import type { SweepResult } from '../core/sweep.ts';
+import { type ActionDeps, type ActionResult, PlannerAction, runAction } from './actions.ts';
 import type { Events, Ledger, Queue } from '../core/ports.ts';
 import type { Log } from '../consumer/consumer.ts';
 import { type Trigger, triggersOf } from './triggers.ts';
 
-export interface PlannerHandlerDeps {
+export interface PlannerHandlerDeps extends ActionDeps {
   jobs: ReadonlyMap<string, JobSpec>;
   open(job: JobSpec): Promise<JobResources>;
   /** The ledger a job's runs are recorded in (its target server). */
@@ -20,7 +22,7 @@ export interface PlannerHandlerDeps {
 export interface PlannedJob {
   job: string;
   logicalTime: string;
-  outcome: 'created' | 'joined' | 'skipped' | 'waiting';
+  outcome: PlanOutcome | 'waiting';
   runId: string | null;
   ranges: number;
 }
@@ -29,8 +31,8 @@ export interface PlannedJob {
 async function upstreamsDone(trigger: Trigger, deps: PlannerHandlerDeps): Promise<boolean> {
   for (const name of trigger.waitFor) {
     const upstream = deps.jobs.get(name);
-    const run = upstream ? await (await deps.ledgerOf(upstream)).findRun(name, trigger.logicalTime) : null;
-    if (run?.status !== 'succeeded') return false;
+    const runs = upstream ? await (await deps.ledgerOf(upstream)).listRuns({ job: name, logicalTime: trigger.logicalTime, limit: 10 }) : [];
+    if (!runs.some((r) => r.status === 'succeeded' && !r.supersededBy)) return false;
   }
   return true;
 }
@@ -41,7 +43,13 @@ async function upstreamsDone(trigger: Trigger, deps: PlannerHandlerDeps): Promis
  * each is planned by the core, at most one run per job and logical time.
  */
 export function createPlannerHandler(deps: PlannerHandlerDeps) {
-  return middy<unknown, PlannedJob[]>().handler(async (event) => {
+  return middy<unknown, PlannedJob[] | ActionResult[] | SweepResult[]>().handler(async (event) => {
+    const action = PlannerAction.safeParse(event);
+    if (action.success) {
+      const done = await runAction(action.data, deps);
+      deps.log.info(action.data.action, { results: done });
+      return done;
+    }
     const planned: PlannedJob[] = [];
     for (const trigger of triggersOf(event, deps.jobs, deps.now())) {
       const job = deps.jobs.get(trigger.job) as JobSpec;
@@ -51,7 +59,7 @@ export function createPlannerHandler(deps: PlannerHandlerDeps) {
         continue;
       }
       const result = await planRun(
-        { job, logicalTime: trigger.logicalTime, vars: trigger.vars, resume: false },
+        { job, logicalTime: trigger.logicalTime, vars: trigger.vars, mode: 'trigger' },
         { open: deps.open, queue: deps.queueFor(job), events: deps.events, newRunId: deps.newRunId },
       );
       planned.push({ job: job.name, logicalTime, outcome: result.outcome, runId: result.runId, ranges: result.ranges });

@@ -161,7 +161,7 @@ describe('rows the database rejects', () => {
       const tables = ledgerTables({ prefix: 'it_dirty_' }, 'test');
       const ledger = new MysqlLedger(pool, tables, 'test');
       const runId = `count-${Date.now()}`;
-      await ledger.createRun(name, new Date(), runId);
+      await ledger.createRun({ runId, job: name, logicalTime: new Date(), vars: {}, attempt: 1, dataHash: '' });
       await ledger.addRanges(runId, [{ description: 'all', bounds: null }]);
       const target = new MysqlTarget(pool, { table: tableName(name, 'test'), ledger: tables, writeMode: 'insert', loadMode: 'append', preSql: [], postSql: [], dirtyRecordLimit: null, loadData: true, server: 'test' });
       const columns = await target.describe();

@@ -90,12 +90,13 @@ describe('exactly once', () => {
     try {
       const messages: RangeMessage[] = [];
       const planned = await planRun(
-        { job: spec, logicalTime: new Date(), vars: {}, resume: false },
+        { job: spec, logicalTime: new Date(), vars: {}, mode: 'trigger' },
         { open: opener.open, queue: { send: async (m) => void messages.push(...m) }, events: noEvents, newRunId: randomUUID },
       );
       expect(messages.length).toBeGreaterThanOrEqual(4);
       const handler = createConsumerHandler({
         open: opener.open,
+        jobs: () => spec,
         forget: opener.forget,
         events: noEvents,
         owner: `test:${process.pid}`,

@@ -22,9 +22,9 @@ function setup(rows = 100, perRange = 25) {
   const events: RunEvent[] = [];
   const messages: RangeMessage[] = [];
   const open = async () => ({ source, target, ledger });
-  const deps: ConsumerDeps = { open, events: { publish: async (e) => void events.push(e) }, owner: 'test', now: Date.now, sleep: async () => {} };
+  const deps: ConsumerDeps = { open, jobs: () => spec, events: { publish: async (e) => void events.push(e) }, owner: 'test', now: Date.now, sleep: async () => {} };
   const plan = (job = spec) =>
-    planRun({ job, logicalTime: new Date('2026-01-01T00:00:00Z'), vars: {}, resume: false }, { open, queue: { send: async (m) => void messages.push(...m) }, events: deps.events, newRunId: () => 'run-1' });
+    planRun({ job, logicalTime: new Date('2026-01-01T00:00:00Z'), vars: {}, mode: 'trigger' }, { open, queue: { send: async (m) => void messages.push(...m) }, events: deps.events, newRunId: () => 'run-1' });
   return { source, ledger, target, events, messages, deps, plan };
 }
 
@@ -71,7 +71,7 @@ describe('consuming a range', () => {
     expect(await consumeRange({ message: messages[0], receiveCount: 3, deadline: null }, deps)).toMatchObject({ status: 'failed', error: 'lock wait timeout' });
     expect(ledger.run('run-1')).toMatchObject({ status: 'failed', error: 'range 0: lock wait timeout' });
     expect(events.map((e) => e.type)).toEqual(['Run Failed']);
-    expect(await consumeRange({ message: messages[1], receiveCount: 1, deadline: null }, deps)).toEqual({ status: 'run-failed', rowsWritten: 0 });
+    expect(await consumeRange({ message: messages[1], receiveCount: 1, deadline: null }, deps)).toEqual({ status: 'run-ended', rowsWritten: 0 });
   });
 
   it('rows that do not convert are dirty records, and rowsRead = rowsWritten + dirtyRecords', async () => {

@@ -2,8 +2,9 @@
 import { RangeBusyError } from '../../functions/core/errors.ts';
 import { dirtyLimitReason } from '../../functions/core/policy.ts';
 import { reserveBoth } from '../../functions/core/throttle.ts';
+import { isEnded, isUnfinished, type RangeStatus, rangeMovesTo, runMovesTo } from '../../functions/core/lifecycle.ts';
 import type {
-  Batch, Checkpoint, Chunk, ChunkResult, DirtyRecord, Ledger, OutRow, RangeRecord, RangeSpec, Row, RunRecord, RunStatus, Source, SourceColumn, Target, TargetColumn, ThrottleCost,
+  Admission, Batch, Checkpoint, Chunk, ChunkResult, DirtyRecord, Ledger, NewRun, OutRow, RangeRecord, RangeSpec, Row, RunChange, RunFilter, RunRecord, Source, SourceColumn, Target, TargetColumn, ThrottleCost,
 } from '../../functions/core/ports.ts';
 
 /** Rows split into ranges of `perRange`; the checkpoint is the index of the next row. */
@@ -30,6 +31,7 @@ export class ArraySource implements Source {
   }
 }
 
+/** The ledger as records in maps: conditional moves as the MySQL ledger makes them, the rules from lifecycle.ts. */
 export class MemoryLedger implements Ledger {
   runs = new Map<string, RunRecord>();
   ranges = new Map<string, RangeRecord>();
@@ -40,33 +42,58 @@ export class MemoryLedger implements Ledger {
   async withPlanLock<T>(_job: string, _time: Date, fn: () => Promise<T>): Promise<T> {
     return fn();
   }
-  async findRun(job: string, logicalTime: Date): Promise<RunRecord | null> {
-    return [...this.runs.values()].find((r) => r.job === job && r.logicalTime.getTime() === logicalTime.getTime()) ?? null;
+  async createRun(run: NewRun): Promise<void> {
+    const now = new Date();
+    this.runs.set(run.runId, { ...run, specHash: '', status: 'pending', error: null, ranges: 0, rangesDone: 0, rowsRead: 0, rowsWritten: 0, dirtyRecords: 0, skipped: 0, bytesWritten: 0, prepared: false, supersededBy: null, eventPublished: false, liveAttempts: 0, lastActivity: now, createdAt: now, finishedAt: null });
   }
-  async createRun(job: string, logicalTime: Date, runId: string): Promise<void> {
-    this.runs.set(runId, { runId, job, logicalTime, status: 'planning', error: null, ranges: 0, rangesDone: 0, rowsRead: 0, rowsWritten: 0, dirtyRecords: 0, skipped: 0, bytesWritten: 0, prepared: false, createdAt: new Date(), finishedAt: null });
+  async updateRun(runId: string, change: RunChange): Promise<boolean> {
+    const run = this.run(runId);
+    if (!run || !change.from.includes(run.status) || (change.allRangesDone && run.rangesDone < run.ranges)) return false;
+    if (change.idleMs !== undefined && Date.now() - run.lastActivity.getTime() < change.idleMs) return false;
+    if (change.to !== undefined) Object.assign(run, { status: change.to, finishedAt: isEnded(change.to) ? new Date() : null });
+    if (change.error !== undefined) run.error = change.error;
+    if (change.prepared !== undefined) run.prepared = change.prepared;
+    if (change.supersededBy !== undefined) run.supersededBy = change.supersededBy;
+    if (change.specHash !== undefined) run.specHash = change.specHash;
+    if (change.eventPublished) run.eventPublished = true;
+    run.lastActivity = new Date();
+    return true;
   }
   async addRanges(runId: string, specs: RangeSpec[]): Promise<void> {
     specs.forEach((spec, rangeId) => this.ranges.set(this.key(runId, rangeId), { runId, rangeId, status: 'pending', spec, checkpoint: null, rowsRead: 0, rowsWritten: 0, dirtyRecords: 0, skipped: 0, bytesWritten: 0, attempts: 0, owner: null, error: null }));
     this.run(runId).ranges = specs.length;
   }
-  async setRunStatus(runId: string, status: RunStatus, error: string | null = null): Promise<void> {
-    Object.assign(this.run(runId), { status, error });
+  async reopenRanges(runId: string, from: readonly RangeStatus[], restart: boolean): Promise<void> {
+    for (const range of this.ranges.values()) {
+      if (range.runId !== runId || !from.includes(range.status)) continue;
+      Object.assign(range, { status: 'pending', error: null }, restart && { checkpoint: null, rowsRead: 0, rowsWritten: 0, dirtyRecords: 0, skipped: 0, bytesWritten: 0 });
+    }
+    const run = this.run(runId);
+    run.rangesDone = [...this.ranges.values()].filter((r) => r.runId === runId && r.status === 'done').length;
+    if (restart) {
+      run.dirtyRecords = 0;
+      this.dirty = this.dirty.filter((d) => d.runId !== runId);
+    }
   }
-  async markPrepared(runId: string): Promise<void> {
-    this.run(runId).prepared = true;
-  }
-  async startRange(runId: string, rangeId: number, owner: string) {
+  /** Attempts still open, by index into `attempts`; a test may end one to play a dead worker's staleness. */
+  async startAttempt(runId: string, rangeId: number, owner: string, maxConcurrency: number): Promise<Admission> {
     const range = this.ranges.get(this.key(runId, rangeId));
-    if (!range) return null;
+    const run = this.runs.get(runId);
+    if (!range || !run) return { status: 'unknown' };
+    const live = this.attempts.filter((a) => a.endedAt === null && this.runs.get(a.runId)?.job === run.job);
+    if (range.status !== 'done' && isUnfinished(run.status) && (live.some((a) => a.runId === runId && a.rangeId === rangeId) || live.length >= maxConcurrency)) return { status: 'busy' };
     range.attempts++;
     range.owner = owner;
     if (range.status === 'pending') range.status = 'running';
     this.attempts.push({ runId, rangeId, startedAt: new Date(), endedAt: null });
-    return { range: { ...range }, run: await this.getRun(runId) as RunRecord, attemptId: this.attempts.length - 1 };
+    return { status: 'started', range: { ...range }, run: (await this.getRun(runId)) as RunRecord, attemptId: this.attempts.length - 1 };
+  }
+  heartbeats = 0;
+  async heartbeat(): Promise<void> {
+    this.heartbeats++;
   }
   async endAttempt(attemptId: number): Promise<void> {
-    this.attempts[attemptId].endedAt = new Date();
+    this.attempts[attemptId].endedAt ??= new Date();
   }
   /** The throttle's clocks, on a clock the test moves. */
   clocks: ThrottleCost = { rows: null, bytes: null };
@@ -81,30 +108,30 @@ export class MemoryLedger implements Ledger {
   }
   async finishRange(runId: string, rangeId: number): Promise<boolean> {
     const range = this.ranges.get(this.key(runId, rangeId)) as RangeRecord;
-    if (range.status === 'done') return false;
+    if (!rangeMovesTo('done').includes(range.status)) return false;
     range.status = 'done';
     const run = this.run(runId);
     return ++run.rangesDone >= run.ranges;
   }
   async failRange(runId: string, rangeId: number, reason: string): Promise<void> {
-    Object.assign(this.ranges.get(this.key(runId, rangeId)) as RangeRecord, { status: 'failed', error: reason });
-    Object.assign(this.run(runId), { status: 'failed', error: `range ${rangeId}: ${reason}` });
-  }
-  async claimFinalize(runId: string): Promise<boolean> {
-    const run = this.run(runId);
-    if (run.status !== 'running' || run.rangesDone < run.ranges) return false;
-    run.status = 'finalizing';
-    return true;
+    const range = this.ranges.get(this.key(runId, rangeId)) as RangeRecord;
+    if (rangeMovesTo('failed').includes(range.status)) Object.assign(range, { status: 'failed', error: reason });
   }
   async getRun(runId: string): Promise<RunRecord | null> {
     const run = this.runs.get(runId);
     if (!run) return null;
     const ranges = [...this.ranges.values()].filter((r) => r.runId === runId);
     const sum = (f: (r: RangeRecord) => number) => ranges.reduce((s, r) => s + f(r), 0);
-    return { ...run, rowsRead: sum((r) => r.rowsRead), rowsWritten: sum((r) => r.rowsWritten), skipped: sum((r) => r.skipped), bytesWritten: sum((r) => r.bytesWritten) };
+    const liveAttempts = this.attempts.filter((a) => a.runId === runId && a.endedAt === null).length;
+    return { ...run, liveAttempts, rowsRead: sum((r) => r.rowsRead), rowsWritten: sum((r) => r.rowsWritten), skipped: sum((r) => r.skipped), bytesWritten: sum((r) => r.bytesWritten) };
   }
-  async listRuns(): Promise<RunRecord[]> {
-    return Promise.all([...this.runs.keys()].map((id) => this.getRun(id) as Promise<RunRecord>));
+  async listRuns(filter: RunFilter): Promise<RunRecord[]> {
+    const runs = [...this.runs.values()]
+      .filter((r) => (filter.job === undefined || r.job === filter.job) && (filter.logicalTime === undefined || r.logicalTime.getTime() === filter.logicalTime.getTime()))
+      .filter((r) => (!filter.unfinished || isUnfinished(r.status)) && (!filter.unannounced || (isEnded(r.status) && !r.eventPublished)))
+      .reverse()
+      .slice(0, filter.limit);
+    return Promise.all(runs.map((r) => this.getRun(r.runId) as Promise<RunRecord>));
   }
   async listRanges(runId: string): Promise<RangeRecord[]> {
     return [...this.ranges.values()].filter((r) => r.runId === runId).map((r) => ({ ...r }));
@@ -135,10 +162,17 @@ export class MemoryTarget implements Target {
   async publish(runId: string): Promise<void> {
     this.events.push(`publish ${runId}`);
   }
+  async discard(runId: string): Promise<void> {
+    this.events.push(`discard ${runId}`);
+  }
+  keyed = true;
+  async hasUniqueKey(): Promise<boolean> {
+    return this.keyed;
+  }
   async write(chunk: Chunk): Promise<ChunkResult> {
     this.writes++;
     const run = this.ledger.run(chunk.runId);
-    if (run.status === 'failed') return { written: 0, bytes: 0, skipped: 0, dirty: [], runFailed: { reason: run.error ?? '', byThisChunk: false } };
+    if (isEnded(run.status)) return { written: 0, bytes: 0, skipped: 0, dirty: [], runFailed: { reason: run.error ?? '', byThisChunk: false } };
     const range = this.ledger.range(chunk.runId, chunk.rangeId);
     if (range.status === 'done' || range.checkpoint !== chunk.from) throw new RangeBusyError('moved on');
     this.rows.push(...chunk.rows);
@@ -146,7 +180,7 @@ export class MemoryTarget implements Target {
     this.ledger.dirty.push(...chunk.dirty.map((d) => ({ ...d, runId: chunk.runId })));
     run.dirtyRecords += chunk.dirty.length;
     const reason = chunk.dirty.length ? dirtyLimitReason(run.dirtyRecords, this.dirtyLimit) : null;
-    if (reason) Object.assign(run, { status: 'failed', error: reason });
+    if (reason && runMovesTo('failed').includes(run.status)) Object.assign(run, { status: 'failed', error: reason, finishedAt: new Date() });
     return { written: chunk.rows.length, bytes: 0, skipped: 0, dirty: chunk.dirty, runFailed: reason ? { reason, byThisChunk: true } : null };
   }
 }

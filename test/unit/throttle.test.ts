@@ -95,8 +95,8 @@ describe('a range handed back at its deadline', () => {
     // Each write takes 1 s of the injected clock.
     const write = target.write.bind(target);
     target.write = async (chunk) => ((now += 1000), write(chunk));
-    const deps: ConsumerDeps = { open, events: { publish: async () => {} }, owner: 't', now: () => now, sleep: async () => {} };
-    await planRun({ job: spec, logicalTime: new Date(0), vars: {}, resume: false }, { open, queue: { send: async (m) => void messages.push(...m) }, events: deps.events, newRunId: () => 'r' });
+    const deps: ConsumerDeps = { open, jobs: () => spec, events: { publish: async () => {} }, owner: 't', now: () => now, sleep: async () => {} };
+    await planRun({ job: spec, logicalTime: new Date(0), vars: {}, mode: 'trigger' }, { open, queue: { send: async (m) => void messages.push(...m) }, events: deps.events, newRunId: () => 'r' });
     expect(target.events).toEqual(['prepare r']);
     expect(await consumeRange({ message: messages[0], receiveCount: 1, deadline: 2500 }, deps)).toEqual({ status: 'handed-back', rowsWritten: 30 });
     expect(ledger.range('r', 0)).toMatchObject({ status: 'running', checkpoint: '30' });

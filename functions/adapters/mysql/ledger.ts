@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto';
 import type mysql from 'mysql2/promise';
 import { RetryableError } from '../../core/errors.ts';
-import type { DirtyRecord, Ledger, RangeRecord, RangeSpec, RunRecord, RunStatus, ThrottleCost } from '../../core/ports.ts';
+import { ATTEMPT_STALE_MS, canonicalVars, isEnded, isUnfinished, type RangeStatus, rangeMovesTo, type RunStatus, varsHash } from '../../core/lifecycle.ts';
+import type { Admission, DirtyRecord, Ledger, NewRun, RangeRecord, RangeSpec, RunChange, RunFilter, RunRecord, ThrottleCost } from '../../core/ports.ts';
 import { reserveBoth } from '../../core/throttle.ts';
 import { checkedQuery, mysqlError } from './connect.ts';
 import { LEDGER_COLUMNS, ledgerDdl, ledgerMigrations, type LedgerTables, runSelect } from './sql.ts';
 
-/** A finalizer that has not finished after this long is taken to have died. */
-const FINALIZE_STALE_SECONDS = 900;
 const PLAN_LOCK_SECONDS = 120;
+const STALE_SECONDS = ATTEMPT_STALE_MS / 1000;
 
 type Db = Record<string, string | number | null>;
 
@@ -19,6 +19,10 @@ function toRun(r: Db): RunRecord {
     runId: String(r.run_id),
     job: String(r.job),
     logicalTime: date(r.logical_time),
+    vars: JSON.parse(String(r.vars)) as Record<string, string>,
+    attempt: Number(r.attempt),
+    dataHash: String(r.data_hash),
+    specHash: String(r.spec_hash),
     status: r.status as RunStatus,
     error: r.error === null ? null : String(r.error),
     ranges: Number(r.ranges),
@@ -29,6 +33,10 @@ function toRun(r: Db): RunRecord {
     skipped: Number(r.skipped),
     bytesWritten: Number(r.bytes_written),
     prepared: r.prepared_at !== null,
+    supersededBy: r.superseded_by === null ? null : String(r.superseded_by),
+    eventPublished: r.event_published_at !== null,
+    liveAttempts: Number(r.live_attempts),
+    lastActivity: date(r.last_activity),
     createdAt: date(r.created_at),
     finishedAt: r.finished_at === null ? null : date(r.finished_at),
   };
@@ -51,6 +59,8 @@ function toRange(r: Db): RangeRecord {
     error: r.error === null ? null : String(r.error),
   };
 }
+
+const list = (values: readonly string[]) => values.map(() => '?').join(', ');
 
 /** ISO instant → DATETIME(3) text in UTC (the session's zone). */
 const sqlTime = (d: Date) => d.toISOString().replace('T', ' ').replace('Z', '');
@@ -80,7 +90,8 @@ export class MysqlLedger implements Ledger {
       ]);
       const present = new Set(have.map((c) => `${c.tableName}.${c.columnName}`));
       for (const m of ledgerMigrations(this.t)) {
-        if (!present.has(`${m.table}.${m.column}`)) await checkedQuery(this.pool, this.server, 'upgrading the ledger tables', m.sql);
+        if (present.has(`${m.table}.${m.column}`)) continue;
+        for (const sql of m.sql) await checkedQuery(this.pool, this.server, 'upgrading the ledger tables', sql);
       }
     })().catch((error) => {
       this.ready = null;
@@ -112,22 +123,57 @@ export class MysqlLedger implements Ledger {
     }
   }
 
-  async findRun(job: string, logicalTime: Date): Promise<RunRecord | null> {
-    const rows = await this.query<Db[]>(`${runSelect(this.t)} WHERE u.job = ? AND u.logical_time = ? GROUP BY u.run_id`, [job, sqlTime(logicalTime)]);
-    return rows.length ? toRun(rows[0]) : null;
-  }
-
-  async createRun(job: string, logicalTime: Date, runId: string): Promise<void> {
+  async createRun(run: NewRun): Promise<void> {
     await this.query(
-      `INSERT INTO ${this.t.runs} (run_id, job, logical_time, status, created_at, updated_at) VALUES (?, ?, ?, 'planning', NOW(3), NOW(3))`,
-      [runId, job, sqlTime(logicalTime)],
+      `INSERT INTO ${this.t.runs} (run_id, job, logical_time, vars, vars_hash, attempt, data_hash, status, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', NOW(3), NOW(3))`,
+      [run.runId, run.job, sqlTime(run.logicalTime), canonicalVars(run.vars), varsHash(run.vars), run.attempt, run.dataHash],
     );
   }
 
+  async updateRun(runId: string, change: RunChange): Promise<boolean> {
+    if (change.from.length === 0) return false;
+    const sets = ['updated_at = NOW(3)'];
+    const values: unknown[] = [];
+    if (change.to !== undefined) {
+      sets.push('status = ?', `finished_at = ${isEnded(change.to) ? 'NOW(3)' : 'NULL'}`);
+      values.push(change.to);
+    }
+    if (change.error !== undefined) sets.push('error = ?'), values.push(change.error);
+    if (change.prepared !== undefined) sets.push(`prepared_at = ${change.prepared ? 'NOW(3)' : 'NULL'}`);
+    if (change.supersededBy !== undefined) sets.push('superseded_by = ?'), values.push(change.supersededBy);
+    if (change.specHash !== undefined) sets.push('spec_hash = ?'), values.push(change.specHash);
+    if (change.eventPublished) sets.push('event_published_at = NOW(3)');
+    const where = [`run_id = ?`, `status IN (${list(change.from)})`];
+    values.push(runId, ...change.from);
+    if (change.allRangesDone) where.push('ranges_done >= ranges');
+    if (change.idleMs !== undefined) where.push(`updated_at < NOW(3) - INTERVAL ${Math.ceil(change.idleMs) / 1000} SECOND`);
+    const result = await this.query<{ affectedRows: number }>(`UPDATE ${this.t.runs} SET ${sets.join(', ')} WHERE ${where.join(' AND ')}`, values);
+    return result.affectedRows === 1;
+  }
+
+  async getRun(runId: string): Promise<RunRecord | null> {
+    const rows = await this.query<Db[]>(`${runSelect(this.t, STALE_SECONDS)} WHERE u.run_id = ? GROUP BY u.run_id`, [runId]);
+    return rows.length ? toRun(rows[0]) : null;
+  }
+
+  async listRuns(filter: RunFilter): Promise<RunRecord[]> {
+    const where: string[] = [];
+    const values: unknown[] = [];
+    if (filter.job !== undefined) where.push('u.job = ?'), values.push(filter.job);
+    if (filter.logicalTime !== undefined) where.push('u.logical_time = ?'), values.push(sqlTime(filter.logicalTime));
+    if (filter.unfinished) where.push("u.status IN ('pending', 'running', 'finalizing')");
+    if (filter.unannounced) where.push("u.status IN ('succeeded', 'failed', 'cancelled') AND u.event_published_at IS NULL");
+    const rows = await this.query<Db[]>(
+      `${runSelect(this.t, STALE_SECONDS)} ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+        GROUP BY u.run_id ORDER BY u.created_at DESC, u.attempt DESC LIMIT ${Math.trunc(filter.limit)}`,
+      values,
+    );
+    return rows.map(toRun);
+  }
+
   async addRanges(runId: string, ranges: RangeSpec[]): Promise<void> {
-    const conn = await this.connection();
-    try {
-      await conn.beginTransaction();
+    await this.transaction('recording the ranges', async (conn) => {
       for (let i = 0; i < ranges.length; i += 1000) {
         const part = ranges.slice(i, i + 1000);
         await conn.query(
@@ -139,52 +185,82 @@ export class MysqlLedger implements Ledger {
         runId,
         runId,
       ]);
-      await conn.commit();
-    } catch (error) {
-      await conn.rollback().catch(() => {});
-      throw mysqlError(error, this.server, 'recording the ranges');
-    } finally {
-      conn.release();
-    }
+    });
   }
 
-  async setRunStatus(runId: string, status: RunStatus, error: string | null = null): Promise<void> {
-    const final = status === 'succeeded' || status === 'failed';
-    await this.query(
-      `UPDATE ${this.t.runs} SET status = ?, error = ?, updated_at = NOW(3), finished_at = ${final ? 'NOW(3)' : 'NULL'} WHERE run_id = ?`,
-      [status, error, runId],
-    );
+  async listRanges(runId: string): Promise<RangeRecord[]> {
+    const rows = await this.query<Db[]>(`SELECT * FROM ${this.t.ranges} WHERE run_id = ? ORDER BY range_id`, [runId]);
+    return rows.map(toRange);
   }
 
-  async markPrepared(runId: string): Promise<void> {
-    await this.query(`UPDATE ${this.t.runs} SET prepared_at = NOW(3), updated_at = NOW(3) WHERE run_id = ?`, [runId]);
+  async reopenRanges(runId: string, from: readonly RangeStatus[], restart: boolean): Promise<void> {
+    await this.transaction('reopening the ranges', async (conn) => {
+      const clear = restart
+        ? ', checkpoint = NULL, rows_read = 0, rows_written = 0, dirty_records = 0, skipped = 0, bytes_written = 0, finished_at = NULL'
+        : '';
+      const [changed] = (await conn.query(
+        `UPDATE ${this.t.ranges} SET status = 'pending', error = NULL, updated_at = NOW(3)${clear} WHERE run_id = ? AND status IN (${list(from)})`,
+        [runId, ...from],
+      )) as unknown as [{ affectedRows: number }];
+      if (restart) {
+        await conn.query(`DELETE FROM ${this.t.dirty} WHERE run_id = ?`, [runId]);
+        await conn.query(`UPDATE ${this.t.runs} SET ranges_done = 0, dirty_records = 0, throttle_rows = NULL, throttle_bytes = NULL WHERE run_id = ?`, [runId]);
+      } else if (changed.affectedRows > 0) {
+        await conn.query(`UPDATE ${this.t.runs} SET ranges_done = (SELECT COUNT(*) FROM ${this.t.ranges} WHERE run_id = ? AND status = 'done') WHERE run_id = ?`, [
+          runId,
+          runId,
+        ]);
+      }
+    });
   }
 
-  async startRange(runId: string, rangeId: number, owner: string): Promise<{ range: RangeRecord; run: RunRecord; attemptId: number } | null> {
-    const updated = await this.query<{ affectedRows: number }>(
-      `UPDATE ${this.t.ranges} SET attempts = attempts + 1, owner = ?, started_at = COALESCE(started_at, NOW(3)), updated_at = NOW(3),
-              status = IF(status = 'pending', 'running', status)
-        WHERE run_id = ? AND range_id = ?`,
-      [owner, runId, rangeId],
-    );
-    if (updated.affectedRows === 0) return null;
-    const attempt = await this.query<{ insertId: number }>(
-      `INSERT INTO ${this.t.attempts} (run_id, range_id, owner, started_at) VALUES (?, ?, ?, NOW(3))`,
-      [runId, rangeId, owner],
-    );
+  async startAttempt(runId: string, rangeId: number, owner: string, maxConcurrency: number): Promise<Admission> {
+    const admitted = await this.transaction('starting an attempt', async (conn): Promise<Admission | number> => {
+      const [[run]] = (await conn.query(`SELECT job, status FROM ${this.t.runs} WHERE run_id = ?`, [runId])) as unknown as [Db[]];
+      if (!run) return { status: 'unknown' };
+      // Admissions of one job queue behind each other here, so two can never both take the last slot.
+      await conn.query(`SELECT run_id FROM ${this.t.runs} WHERE job = ? FOR UPDATE`, [run.job]);
+      const [[range]] = (await conn.query(`SELECT status FROM ${this.t.ranges} WHERE run_id = ? AND range_id = ?`, [runId, rangeId])) as unknown as [Db[]];
+      if (!range) return { status: 'unknown' };
+      await conn.query(`UPDATE ${this.t.attempts} SET ended_at = heartbeat_at WHERE ended_at IS NULL AND heartbeat_at < NOW(3) - INTERVAL ${STALE_SECONDS} SECOND`);
+      // A done range or an ended run only needs a look: no slot is taken.
+      if (range.status !== 'done' && isUnfinished(run.status as RunStatus)) {
+        const [[counts]] = (await conn.query(
+          `SELECT COUNT(*) AS job_live, COALESCE(SUM(a.run_id = ? AND a.range_id = ?), 0) AS range_live
+             FROM ${this.t.attempts} a JOIN ${this.t.runs} u ON u.run_id = a.run_id
+            WHERE u.job = ? AND a.ended_at IS NULL`,
+          [runId, rangeId, run.job],
+        )) as unknown as [Db[]];
+        if (Number(counts.range_live) > 0 || Number(counts.job_live) >= maxConcurrency) return { status: 'busy' };
+      }
+      await conn.query(
+        `UPDATE ${this.t.ranges} SET attempts = attempts + 1, owner = ?, started_at = COALESCE(started_at, NOW(3)), updated_at = NOW(3),
+                status = IF(status = 'pending', 'running', status)
+          WHERE run_id = ? AND range_id = ?`,
+        [owner, runId, rangeId],
+      );
+      const [attempt] = (await conn.query(
+        `INSERT INTO ${this.t.attempts} (run_id, range_id, owner, started_at, heartbeat_at) VALUES (?, ?, ?, NOW(3), NOW(3))`,
+        [runId, rangeId, owner],
+      )) as unknown as [{ insertId: number }];
+      return attempt.insertId;
+    });
+    if (typeof admitted !== 'number') return admitted;
     const [range] = await this.query<Db[]>(`SELECT * FROM ${this.t.ranges} WHERE run_id = ? AND range_id = ?`, [runId, rangeId]);
     const run = await this.getRun(runId);
-    return range && run ? { range: toRange(range), run, attemptId: attempt.insertId } : null;
+    return range && run ? { status: 'started', attemptId: admitted, range: toRange(range), run } : { status: 'unknown' };
+  }
+
+  async heartbeat(attemptId: number): Promise<void> {
+    await this.query(`UPDATE ${this.t.attempts} SET heartbeat_at = NOW(3) WHERE id = ? AND ended_at IS NULL`, [attemptId]);
   }
 
   async endAttempt(attemptId: number): Promise<void> {
-    await this.query(`UPDATE ${this.t.attempts} SET ended_at = NOW(3) WHERE id = ?`, [attemptId]);
+    await this.query(`UPDATE ${this.t.attempts} SET ended_at = NOW(3) WHERE id = ? AND ended_at IS NULL`, [attemptId]);
   }
 
   async reserve(runId: string, cost: ThrottleCost, rates: ThrottleCost): Promise<number> {
-    const conn = await this.connection();
-    try {
-      await conn.beginTransaction();
+    return this.transaction('throttling', async (conn) => {
       const [[row]] = (await conn.query(
         `SELECT throttle_rows AS rows_, throttle_bytes AS bytes_, UNIX_TIMESTAMP(NOW(6)) AS now_ FROM ${this.t.runs} WHERE run_id = ? FOR UPDATE`,
         [runId],
@@ -192,76 +268,30 @@ export class MysqlLedger implements Ledger {
       const clocks = { rows: row.rows_ === null ? null : Number(row.rows_), bytes: row.bytes_ === null ? null : Number(row.bytes_) };
       const { clocks: next, wait } = reserveBoth(clocks, Number(row.now_), cost, rates);
       await conn.query(`UPDATE ${this.t.runs} SET throttle_rows = ?, throttle_bytes = ? WHERE run_id = ?`, [next.rows, next.bytes, runId]);
-      await conn.commit();
       return wait * 1000;
-    } catch (error) {
-      await conn.rollback().catch(() => {});
-      throw mysqlError(error, this.server, 'throttling');
-    } finally {
-      conn.release();
-    }
+    });
   }
 
   async finishRange(runId: string, rangeId: number): Promise<boolean> {
-    const conn = await this.connection();
-    try {
-      await conn.beginTransaction();
+    const from = rangeMovesTo('done');
+    return this.transaction('finishing a range', async (conn) => {
       const [changed] = (await conn.query(
-        `UPDATE ${this.t.ranges} SET status = 'done', finished_at = NOW(3), updated_at = NOW(3) WHERE run_id = ? AND range_id = ? AND status <> 'done'`,
-        [runId, rangeId],
+        `UPDATE ${this.t.ranges} SET status = 'done', finished_at = NOW(3), updated_at = NOW(3) WHERE run_id = ? AND range_id = ? AND status IN (${list(from)})`,
+        [runId, rangeId, ...from],
       )) as unknown as [{ affectedRows: number }];
-      let last = false;
-      if (changed.affectedRows === 1) {
-        await conn.query(`UPDATE ${this.t.runs} SET ranges_done = ranges_done + 1, updated_at = NOW(3) WHERE run_id = ?`, [runId]);
-        const [[run]] = (await conn.query(`SELECT ranges, ranges_done FROM ${this.t.runs} WHERE run_id = ?`, [runId])) as unknown as [Db[]];
-        last = Number(run.ranges_done) >= Number(run.ranges);
-      }
-      await conn.commit();
-      return last;
-    } catch (error) {
-      await conn.rollback().catch(() => {});
-      throw mysqlError(error, this.server, 'finishing a range');
-    } finally {
-      conn.release();
-    }
+      if (changed.affectedRows !== 1) return false;
+      await conn.query(`UPDATE ${this.t.runs} SET ranges_done = ranges_done + 1, updated_at = NOW(3) WHERE run_id = ?`, [runId]);
+      const [[run]] = (await conn.query(`SELECT ranges, ranges_done FROM ${this.t.runs} WHERE run_id = ?`, [runId])) as unknown as [Db[]];
+      return Number(run.ranges_done) >= Number(run.ranges);
+    });
   }
 
   async failRange(runId: string, rangeId: number, reason: string): Promise<void> {
-    await this.query(`UPDATE ${this.t.ranges} SET status = 'failed', error = ?, updated_at = NOW(3) WHERE run_id = ? AND range_id = ?`, [reason, runId, rangeId]);
+    const from = rangeMovesTo('failed');
     await this.query(
-      `UPDATE ${this.t.runs} SET status = 'failed', error = ?, updated_at = NOW(3), finished_at = NOW(3)
-        WHERE run_id = ? AND status IN ('planning', 'running', 'finalizing')`,
-      [`range ${rangeId}: ${reason}`, runId],
+      `UPDATE ${this.t.ranges} SET status = 'failed', error = ?, updated_at = NOW(3) WHERE run_id = ? AND range_id = ? AND status IN (${list(from)})`,
+      [reason, runId, rangeId, ...from],
     );
-  }
-
-  async claimFinalize(runId: string): Promise<boolean> {
-    const result = await this.query<{ affectedRows: number }>(
-      `UPDATE ${this.t.runs} SET status = 'finalizing', updated_at = NOW(3)
-        WHERE run_id = ? AND ranges_done >= ranges
-          AND (status = 'running' OR (status = 'finalizing' AND updated_at < NOW(3) - INTERVAL ${FINALIZE_STALE_SECONDS} SECOND))`,
-      [runId],
-    );
-    return result.affectedRows === 1;
-  }
-
-  async getRun(runId: string): Promise<RunRecord | null> {
-    const rows = await this.query<Db[]>(`${runSelect(this.t)} WHERE u.run_id = ? GROUP BY u.run_id`, [runId]);
-    return rows.length ? toRun(rows[0]) : null;
-  }
-
-  async listRuns(filter: { job?: string; limit: number }): Promise<RunRecord[]> {
-    const where = filter.job ? 'WHERE u.job = ?' : '';
-    const rows = await this.query<Db[]>(
-      `${runSelect(this.t)} ${where} GROUP BY u.run_id ORDER BY u.created_at DESC LIMIT ${Math.trunc(filter.limit)}`,
-      filter.job ? [filter.job] : [],
-    );
-    return rows.map(toRun);
-  }
-
-  async listRanges(runId: string): Promise<RangeRecord[]> {
-    const rows = await this.query<Db[]>(`SELECT * FROM ${this.t.ranges} WHERE run_id = ? ORDER BY range_id`, [runId]);
-    return rows.map(toRange);
   }
 
   async listDirty(runId: string): Promise<DirtyRecord[]> {
@@ -270,8 +300,29 @@ export class MysqlLedger implements Ledger {
   }
 
   async listAttempts(runId: string): Promise<Array<{ rangeId: number; startedAt: Date; endedAt: Date | null }>> {
-    const rows = await this.query<Db[]>(`SELECT range_id, started_at, ended_at FROM ${this.t.attempts} WHERE run_id = ? ORDER BY id`, [runId]);
+    // An attempt that stopped heartbeating ended at its last heartbeat, whether or not anyone has closed it yet.
+    const rows = await this.query<Db[]>(
+      `SELECT range_id, started_at, COALESCE(ended_at, IF(heartbeat_at < NOW(3) - INTERVAL ${STALE_SECONDS} SECOND, heartbeat_at, NULL)) AS ended_at
+         FROM ${this.t.attempts} WHERE run_id = ? ORDER BY id`,
+      [runId],
+    );
     return rows.map((r) => ({ rangeId: Number(r.range_id), startedAt: date(r.started_at), endedAt: r.ended_at === null ? null : date(r.ended_at) }));
+  }
+
+  /** fn in one transaction on one connection, committed, or rolled back on any error. */
+  private async transaction<T>(doing: string, fn: (conn: mysql.PoolConnection) => Promise<T>): Promise<T> {
+    const conn = await this.connection();
+    try {
+      await conn.beginTransaction();
+      const result = await fn(conn);
+      await conn.commit();
+      return result;
+    } catch (error) {
+      await conn.rollback().catch(() => {});
+      throw mysqlError(error, this.server, doing);
+    } finally {
+      conn.release();
+    }
   }
 
   private async query<T>(sql: string, values: unknown[]): Promise<T> {

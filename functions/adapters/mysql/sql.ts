@@ -42,6 +42,11 @@ export function swapTag(table: string): string | null {
   return /__bs_(?:old_)?([0-9a-f]{12})$/.exec(table)?.[1] ?? null;
 }
 
+/** The primary and unique keys of a table (one row per key). */
+export const UNIQUE_KEYS = `
+  SELECT DISTINCT INDEX_NAME AS name FROM information_schema.STATISTICS
+   WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0`;
+
 export const LIST_TABLES = 'SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME LIKE ?';
 
 // ---- target schema ------------------------------------------------------------
@@ -215,18 +220,25 @@ export function ledgerDdl(t: LedgerTables): string[] {
       run_id VARCHAR(40) NOT NULL PRIMARY KEY,
       job VARCHAR(64) NOT NULL,
       logical_time DATETIME(3) NOT NULL,
+      vars TEXT NOT NULL,
+      vars_hash CHAR(40) NOT NULL,
+      attempt INT NOT NULL DEFAULT 1,
+      data_hash CHAR(40) NOT NULL DEFAULT '',
+      spec_hash CHAR(40) NOT NULL DEFAULT '',
       status VARCHAR(16) NOT NULL,
       error TEXT NULL,
       ranges INT NOT NULL DEFAULT 0,
       ranges_done INT NOT NULL DEFAULT 0,
       dirty_records BIGINT NOT NULL DEFAULT 0,
       prepared_at DATETIME(3) NULL,
+      superseded_by VARCHAR(40) NULL,
+      event_published_at DATETIME(3) NULL,
       throttle_rows DOUBLE NULL,
       throttle_bytes DOUBLE NULL,
       created_at DATETIME(3) NOT NULL,
       updated_at DATETIME(3) NOT NULL,
       finished_at DATETIME(3) NULL,
-      UNIQUE KEY job_time (job, logical_time),
+      UNIQUE KEY run_identity (job, logical_time, vars_hash, attempt),
       KEY by_created (created_at)
     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
     `CREATE TABLE IF NOT EXISTS ${t.ranges} (
@@ -264,19 +276,52 @@ export function ledgerDdl(t: LedgerTables): string[] {
       range_id INT NOT NULL,
       owner VARCHAR(128) NOT NULL,
       started_at DATETIME(3) NOT NULL,
+      heartbeat_at DATETIME(3) NOT NULL,
       ended_at DATETIME(3) NULL,
-      KEY by_run (run_id, range_id)
+      KEY by_run (run_id, range_id),
+      KEY open_attempts (ended_at)
     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
   ];
 }
 
-/** Columns added since the first ledger: added to an older ledger when it is opened. */
-export function ledgerMigrations(t: LedgerTables): Array<{ table: string; column: string; sql: string }> {
+/**
+ * Changes since the first ledger, applied to an older ledger when it is
+ * opened: each runs when its column is missing. Runs from before variables
+ * were part of a run's identity get the empty set.
+ */
+export function ledgerMigrations(t: LedgerTables): Array<{ table: string; column: string; sql: string[] }> {
   const runs = `${t.prefix}runs`;
+  const noVars = "SHA1('{}')";
   return [
-    { table: runs, column: 'prepared_at', sql: `ALTER TABLE ${t.runs} ADD COLUMN prepared_at DATETIME(3) NULL` },
-    { table: runs, column: 'throttle_rows', sql: `ALTER TABLE ${t.runs} ADD COLUMN throttle_rows DOUBLE NULL` },
-    { table: runs, column: 'throttle_bytes', sql: `ALTER TABLE ${t.runs} ADD COLUMN throttle_bytes DOUBLE NULL` },
+    { table: runs, column: 'prepared_at', sql: [`ALTER TABLE ${t.runs} ADD COLUMN prepared_at DATETIME(3) NULL`] },
+    { table: runs, column: 'throttle_rows', sql: [`ALTER TABLE ${t.runs} ADD COLUMN throttle_rows DOUBLE NULL`] },
+    { table: runs, column: 'throttle_bytes', sql: [`ALTER TABLE ${t.runs} ADD COLUMN throttle_bytes DOUBLE NULL`] },
+    {
+      table: runs,
+      column: 'vars_hash',
+      sql: [
+        `ALTER TABLE ${t.runs} ADD COLUMN vars TEXT NULL, ADD COLUMN vars_hash CHAR(40) NULL, ADD COLUMN attempt INT NOT NULL DEFAULT 1,
+           ADD COLUMN data_hash CHAR(40) NOT NULL DEFAULT '', ADD COLUMN spec_hash CHAR(40) NOT NULL DEFAULT '', ADD COLUMN superseded_by VARCHAR(40) NULL`,
+        `UPDATE ${t.runs} SET vars = '{}', vars_hash = ${noVars}, status = IF(status = 'planning', 'pending', status)`,
+        `ALTER TABLE ${t.runs} MODIFY vars TEXT NOT NULL, MODIFY vars_hash CHAR(40) NOT NULL,
+           DROP INDEX job_time, ADD UNIQUE KEY run_identity (job, logical_time, vars_hash, attempt)`,
+      ],
+    },
+    {
+      table: runs,
+      column: 'event_published_at',
+      // Runs that ended before the outbox existed were announced as they ended.
+      sql: [`ALTER TABLE ${t.runs} ADD COLUMN event_published_at DATETIME(3) NULL`, `UPDATE ${t.runs} SET event_published_at = NOW(3)`],
+    },
+    {
+      table: `${t.prefix}attempts`,
+      column: 'heartbeat_at',
+      sql: [
+        `ALTER TABLE ${t.attempts} ADD COLUMN heartbeat_at DATETIME(3) NULL, ADD KEY open_attempts (ended_at)`,
+        `UPDATE ${t.attempts} SET heartbeat_at = started_at, ended_at = COALESCE(ended_at, started_at)`,
+        `ALTER TABLE ${t.attempts} MODIFY heartbeat_at DATETIME(3) NOT NULL`,
+      ],
+    },
   ];
 }
 
@@ -284,11 +329,18 @@ export const LEDGER_COLUMNS = `
   SELECT TABLE_NAME AS tableName, COLUMN_NAME AS columnName FROM information_schema.COLUMNS
    WHERE TABLE_SCHEMA = ? AND TABLE_NAME LIKE ?`;
 
-/** Run totals are sums over its ranges; the run row keeps what must be counted atomically. */
-export function runSelect(t: LedgerTables): string {
-  return `SELECT u.run_id, u.job, u.logical_time, u.status, u.error, u.ranges, u.ranges_done,
-          u.dirty_records, u.prepared_at, u.created_at, u.finished_at,
+/**
+ * A run with its totals (sums over its ranges; the run row keeps what must
+ * be counted atomically), its live attempts and its last activity.
+ * `stale` is ATTEMPT_STALE_MS in seconds.
+ */
+export function runSelect(t: LedgerTables, staleSeconds: number): string {
+  return `SELECT u.run_id, u.job, u.logical_time, u.vars, u.attempt, u.data_hash, u.spec_hash, u.status, u.error, u.ranges, u.ranges_done,
+          u.dirty_records, u.prepared_at, u.superseded_by, u.event_published_at, u.created_at, u.updated_at, u.finished_at,
           COALESCE(SUM(r.rows_read), 0) AS rows_read, COALESCE(SUM(r.rows_written), 0) AS rows_written,
-          COALESCE(SUM(r.skipped), 0) AS skipped, COALESCE(SUM(r.bytes_written), 0) AS bytes_written
+          COALESCE(SUM(r.skipped), 0) AS skipped, COALESCE(SUM(r.bytes_written), 0) AS bytes_written,
+          GREATEST(u.updated_at, COALESCE(MAX(r.updated_at), u.updated_at)) AS last_activity,
+          (SELECT COUNT(*) FROM ${t.attempts} a WHERE a.run_id = u.run_id AND a.ended_at IS NULL
+              AND a.heartbeat_at > NOW(3) - INTERVAL ${staleSeconds} SECOND) AS live_attempts
      FROM ${t.runs} u LEFT JOIN ${t.ranges} r ON r.run_id = u.run_id`;
 }

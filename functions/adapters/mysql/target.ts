@@ -3,6 +3,7 @@ import type mysql from 'mysql2/promise';
 import { writeBisecting } from '../../core/bisect.ts';
 import { recordJson } from '../../core/convert.ts';
 import { JobError, RangeBusyError, StatementError } from '../../core/errors.ts';
+import { isEnded, type RunStatus, runMovesTo } from '../../core/lifecycle.ts';
 import { dirtyLimitReason } from '../../core/policy.ts';
 import type { Chunk, ChunkResult, DirtyRecord, OutRow, Row, Target, TargetColumn } from '../../core/ports.ts';
 import { checkedQuery, driverMessage, isRowError, mysqlError } from './connect.ts';
@@ -13,6 +14,7 @@ import {
   JSON_CHECKS,
   jsonCheckColumn,
   LIST_TABLES,
+  UNIQUE_KEYS,
   loadDataSql,
   type LedgerTables,
   quoteId,
@@ -115,6 +117,18 @@ export class MysqlTarget implements Target {
     await this.statements(this.options.postSql, 'target.postSql');
   }
 
+  /** Drops a failed or cancelled swap run's staging table: its rows can never be swapped in. */
+  async discard(runId: string): Promise<void> {
+    if (this.options.loadMode !== 'swap') return;
+    await this.run(`DROP TABLE IF EXISTS ${swapTables(this.options.table, runId).staging.sql}`, 'dropping the staging table');
+  }
+
+  async hasUniqueKey(): Promise<boolean> {
+    const { table, server } = this.options;
+    const rows = await checkedQuery<unknown[]>(this.pool, server, 'reading the target keys', UNIQUE_KEYS, [table.database, table.table]);
+    return rows.length > 0;
+  }
+
   async write(chunk: Chunk): Promise<ChunkResult> {
     const { ledger, server } = this.options;
     const conn = await this.connection();
@@ -128,9 +142,9 @@ export class MysqlTarget implements Target {
         { status: string; error: string | null }[],
       ];
       if (!range || !run) throw new JobError(`run ${chunk.runId} range ${chunk.rangeId} is not in the ledger`);
-      if (run.status === 'failed') {
+      if (isEnded(run.status as RunStatus)) {
         await conn.rollback();
-        return { written: 0, bytes: 0, skipped: 0, dirty: [], runFailed: { reason: run.error ?? 'the run failed', byThisChunk: false } };
+        return { written: 0, bytes: 0, skipped: 0, dirty: [], runFailed: { reason: run.error ?? `the run ${run.status}`, byThisChunk: false } };
       }
       if (range.status === 'done' || range.checkpoint !== chunk.from) {
         throw new RangeBusyError(`range ${chunk.rangeId} of run ${chunk.runId} moved on (another delivery is writing it)`);
@@ -200,7 +214,7 @@ export class MysqlTarget implements Target {
       this.pool,
       this.options.server,
       'reading the run ledger',
-      `SELECT LEFT(REPLACE(run_id, '-', ''), 12) AS tag FROM ${ledger.runs} WHERE status IN ('planning', 'running', 'finalizing')`,
+      `SELECT LEFT(REPLACE(run_id, '-', ''), 12) AS tag FROM ${ledger.runs} WHERE status IN ('pending', 'running', 'finalizing')`,
     );
     const unfinished = new Set(live.map((r) => r.tag));
     for (const name of found) {
@@ -228,10 +242,11 @@ export class MysqlTarget implements Target {
     ];
     const reason = dirtyLimitReason(Number(total), dirtyRecordLimit);
     if (reason) {
-      await conn.query(`UPDATE ${ledger.runs} SET status = 'failed', error = ?, updated_at = NOW(3), finished_at = NOW(3) WHERE run_id = ?`, [
-        reason,
-        runId,
-      ]);
+      const from = runMovesTo('failed');
+      await conn.query(
+        `UPDATE ${ledger.runs} SET status = 'failed', error = ?, updated_at = NOW(3), finished_at = NOW(3) WHERE run_id = ? AND status IN (${from.map(() => '?').join(', ')})`,
+        [reason, runId, ...from],
+      );
     }
     return reason;
   }
