@@ -92,8 +92,7 @@ export async function planRun(request: PlanRequest, deps: PlannerDeps): Promise<
     if (latest && mode !== 'rerun') {
       if (latest.status === 'succeeded' || (mode === 'trigger' && isEnded(latest.status))) return { runId: latest.runId, outcome: 'skipped', ranges: 0, job };
       if (mode === 'trigger' && latest.status !== 'pending') return { runId: latest.runId, outcome: 'joined', ranges: 0, job };
-      const outcome = isUnfinished(latest.status) ? 'joined' : 'resumed';
-      return { runId: latest.runId, outcome, ranges: await continueRun(latest, job, resources, deps), job };
+      return { runId: latest.runId, outcome: continuing(latest), ranges: await continueRun(latest, job, resources, deps), job };
     }
     if (latest && isUnfinished(latest.status)) {
       throw new JobError(`run ${latest.runId} of job ${job.name} at this logical time is still ${latest.status}: cancel it first (batchsync cancel ${latest.runId}) or resume it`);
@@ -105,6 +104,9 @@ export async function planRun(request: PlanRequest, deps: PlannerDeps): Promise<
     return { runId, outcome: 'created', ranges: await continueRun(run, job, resources, deps), job };
   });
 }
+
+/** Joined: somebody is working the run; resumed: nobody was (interrupted, failed, cancelled). */
+const continuing = (run: RunRecord): PlanOutcome => (isUnfinished(run.status) && run.liveAttempts > 0 ? 'joined' : 'resumed');
 
 /**
  * Moves a run on from wherever it stopped: prepares the target if that has
@@ -139,9 +141,10 @@ async function continueRun(run: RunRecord, job: JobSpec, resources: JobResources
     await ledger.addRanges(run.runId, await source.plan(job.channel.maxConcurrency * RANGES_PER_CONSUMER));
   }
   const hash = specHash(job);
-  // Running before the first message is queued, so no consumer finds it pending; the error of an earlier attempt is cleared.
-  const from = run.status === 'finalizing' ? ['finalizing' as const] : runMovesTo('running');
-  await ledger.updateRun(run.runId, { from, ...(run.status !== 'finalizing' && { to: 'running', error: null }), specHash: hash });
+  // Running before the first message is queued, so no consumer finds it pending; an earlier attempt's error is cleared.
+  // The messages name this version of the job: ones queued before it are dropped when received.
+  if (run.status === 'running') await ledger.updateRun(run.runId, { from: ['running'], specHash: hash });
+  else if (run.status !== 'finalizing') await ledger.updateRun(run.runId, { from: runMovesTo('running'), to: 'running', error: null, specHash: hash });
   const queued = await enqueue(run, hash, ledger, deps.queue);
   if (queued === 0) await finalizeRun(run.runId, job, { ledger, target, events });
   return queued;
@@ -180,8 +183,7 @@ export async function resumeRun(runId: string, spec: JobSpec, deps: PlannerDeps)
     const run = (await resources.ledger.getRun(runId)) as RunRecord;
     if (run.status === 'succeeded') return { runId, outcome: 'skipped', ranges: 0, job };
     if (run.supersededBy) throw new JobError(`run ${runId} was replaced by run ${run.supersededBy}: resume that one`);
-    const outcome = isUnfinished(run.status) ? 'joined' : 'resumed';
-    return { runId, outcome, ranges: await continueRun(run, job, resources, deps), job };
+    return { runId, outcome: continuing(run), ranges: await continueRun(run, job, resources, deps), job };
   });
 }
 
