@@ -75,7 +75,7 @@ export class MemoryLedger implements Ledger {
       this.dirty = this.dirty.filter((d) => d.runId !== runId);
     }
   }
-  /** Attempts still open, by index into `attempts`; a test may end one to play a dead worker's staleness. */
+  /** Attempt ids are indexes into `attempts`: a test ends one to play a worker that went silent. */
   async startAttempt(runId: string, rangeId: number, owner: string, maxConcurrency: number): Promise<Admission> {
     const range = this.ranges.get(this.key(runId, rangeId));
     const run = this.runs.get(runId);
