@@ -50,8 +50,10 @@ export type PlanOutcome = 'created' | 'joined' | 'resumed' | 'skipped';
 export interface PlanResult {
   runId: string;
   outcome: PlanOutcome;
-  /** Ranges queued by this call. */
+  /** The run's ranges. */
   ranges: number;
+  /** Ranges this call put on the queue (those not done). */
+  queued: number;
   /** The job resolved for the run. */
   job: JobSpec;
 }
@@ -90,9 +92,9 @@ export async function planRun(request: PlanRequest, deps: PlannerDeps): Promise<
     // Newest attempt first.
     const latest = runs.find((r) => varsHash(r.vars) === hash);
     if (latest && mode !== 'rerun') {
-      if (latest.status === 'succeeded' || (mode === 'trigger' && isEnded(latest.status))) return { runId: latest.runId, outcome: 'skipped', ranges: 0, job };
-      if (mode === 'trigger' && latest.status !== 'pending') return { runId: latest.runId, outcome: 'joined', ranges: 0, job };
-      return { runId: latest.runId, outcome: continuing(latest), ranges: await continueRun(latest, job, resources, deps), job };
+      if (latest.status === 'succeeded' || (mode === 'trigger' && isEnded(latest.status))) return { runId: latest.runId, outcome: 'skipped', ranges: latest.ranges, queued: 0, job };
+      if (mode === 'trigger' && latest.status !== 'pending') return { runId: latest.runId, outcome: 'joined', ranges: latest.ranges, queued: 0, job };
+      return { runId: latest.runId, outcome: continuing(latest), ...(await continueRun(latest, job, resources, deps)), job };
     }
     if (latest && isUnfinished(latest.status)) {
       throw new JobError(`run ${latest.runId} of job ${job.name} at this logical time is still ${latest.status}: cancel it first (batchsync cancel ${latest.runId}) or resume it`);
@@ -101,7 +103,7 @@ export async function planRun(request: PlanRequest, deps: PlannerDeps): Promise<
     await ledger.createRun({ runId, job: job.name, logicalTime, vars, attempt: (latest?.attempt ?? 0) + 1, dataHash: dataHash(job) });
     for (const earlier of runs) if (!earlier.supersededBy) await ledger.updateRun(earlier.runId, { from: [earlier.status], supersededBy: runId });
     const run = (await ledger.getRun(runId)) as RunRecord;
-    return { runId, outcome: 'created', ranges: await continueRun(run, job, resources, deps), job };
+    return { runId, outcome: 'created', ...(await continueRun(run, job, resources, deps)), job };
   });
 }
 
@@ -113,9 +115,9 @@ const continuing = (run: RunRecord): PlanOutcome => (isUnfinished(run.status) &&
  * not happened (once per run), records the ranges if the planner died
  * before, marks the run running (from pending, failed or cancelled), queues
  * every range that is not done, and finalizes when none is left. Returns
- * the ranges queued.
+ * the run's ranges and how many were queued.
  */
-async function continueRun(run: RunRecord, job: JobSpec, resources: JobResources, deps: PlannerDeps): Promise<number> {
+async function continueRun(run: RunRecord, job: JobSpec, resources: JobResources, deps: PlannerDeps): Promise<{ ranges: number; queued: number }> {
   const { source, target, ledger } = resources;
   const events = deps.events;
   if (isEnded(run.status)) {
@@ -137,8 +139,11 @@ async function continueRun(run: RunRecord, job: JobSpec, resources: JobResources
     await ledger.updateRun(run.runId, { from: [run.status], prepared: true });
   }
   // A planner that died after recording the ranges left them as they were: keep them.
-  if ((await ledger.listRanges(run.runId)).length === 0) {
-    await ledger.addRanges(run.runId, await source.plan(job.channel.maxConcurrency * RANGES_PER_CONSUMER));
+  let ranges = (await ledger.listRanges(run.runId)).length;
+  if (ranges === 0) {
+    const planned = await source.plan(job.channel.maxConcurrency * RANGES_PER_CONSUMER);
+    await ledger.addRanges(run.runId, planned);
+    ranges = planned.length;
   }
   const hash = specHash(job);
   // Running before the first message is queued, so no consumer finds it pending; an earlier attempt's error is cleared.
@@ -147,7 +152,7 @@ async function continueRun(run: RunRecord, job: JobSpec, resources: JobResources
   else if (run.status !== 'finalizing') await ledger.updateRun(run.runId, { from: runMovesTo('running'), to: 'running', error: null, specHash: hash });
   const queued = await enqueue(run, hash, ledger, deps.queue);
   if (queued === 0) await finalizeRun(run.runId, job, { ledger, target, events });
-  return queued;
+  return { ranges, queued };
 }
 
 /** Queues a message for every range of the run that is not done; returns how many. */
@@ -181,9 +186,9 @@ export async function resumeRun(runId: string, spec: JobSpec, deps: PlannerDeps)
   }
   return resources.ledger.withPlanLock(job.name, first.logicalTime, async () => {
     const run = (await resources.ledger.getRun(runId)) as RunRecord;
-    if (run.status === 'succeeded') return { runId, outcome: 'skipped', ranges: 0, job };
+    if (run.status === 'succeeded') return { runId, outcome: 'skipped', ranges: run.ranges, queued: 0, job };
     if (run.supersededBy) throw new JobError(`run ${runId} was replaced by run ${run.supersededBy}: resume that one`);
-    return { runId, outcome: continuing(run), ranges: await continueRun(run, job, resources, deps), job };
+    return { runId, outcome: continuing(run), ...(await continueRun(run, job, resources, deps)), job };
   });
 }
 

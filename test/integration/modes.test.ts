@@ -150,14 +150,14 @@ describe('load modes and pre/post SQL', () => {
     expect(logged.map((r) => r.what)).toEqual(['post 12000']);
   });
 
-  it('swap, a failed run: the live table is untouched; the next run cleans its staging table up', async () => {
+  it('swap, a failed run: the live table is untouched and the staging table dropped; the next run swaps', async () => {
     await fresh();
     const bad = await csvDir('load-bad', [[['1', 'ok'], ['x', 'bad id']]]);
     const failed = await run(job('it_modes_swap_fail', bad, { table, loadMode: 'swap' }, { dirtyRecordLimit: 0 }));
     expect(failed.code).toBe(1);
     expect(failed.s.status).toBe('failed');
     expect(await rows(table)).toEqual([['100000', 'before'], ['100001', 'before']]);
-    expect(await stagingTables(table)).toHaveLength(1);
+    expect(await stagingTables(table)).toEqual([]);
     const next = await run(job('it_modes_swap_fail', source, { table, loadMode: 'swap' }));
     expect(next.s.status).toBe('succeeded');
     expect(await stagingTables(table)).toEqual([]);

@@ -88,7 +88,7 @@ describe('resume and rerun', () => {
 
     const changed = { ...spec, source: { ...spec.source, where: 'id > 1' } } as JobSpec;
     await expect(resumeRun('run-1', changed, planner)).rejects.toThrow(/changed what run run-1/);
-    expect(await resumeRun('run-1', spec, planner)).toMatchObject({ outcome: 'resumed', ranges: 1 });
+    expect(await resumeRun('run-1', spec, planner)).toMatchObject({ outcome: 'resumed', ranges: 4, queued: 1 });
     expect(ledger.run('run-1')).toMatchObject({ status: 'running', error: null });
     for (const m of messages.splice(0)) expect(await consumeRange({ message: m, receiveCount: 1, deadline: null }, consumer)).toEqual({ status: 'done', rowsWritten: 15 });
     expect(target.rows).toHaveLength(100);
