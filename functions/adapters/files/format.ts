@@ -20,6 +20,8 @@ export interface Part {
   /** null: to the end (a gzip file, whose decompressed size is unknown). */
   end: number | null;
   gzip?: boolean;
+  /** CSV: the 1-based line of the byte at `start`, so a malformed record is named by its line. */
+  line?: number;
 }
 
 export interface SizedPart extends Part {
