@@ -1,6 +1,7 @@
 import { type AsyncBuffer, type DecodedArray, type FileMetaData, parquetMetadataAsync, parquetScan, parquetSchema, type SchemaElement } from 'hyparquet';
 import { BatchsyncError, JobError, StatementError } from '../../core/errors.ts';
 import type { Row, SourceColumn, Value } from '../../core/ports.ts';
+import { formatDate, wallTimeAt } from '../../core/time.ts';
 import type { FileFormat, Part, PartBatch, Projection, SizedPart } from './format.ts';
 import type { FileInfo, FileStore } from './store.ts';
 
@@ -29,7 +30,7 @@ const pad = (n: number | bigint, width: number) => String(n).padStart(width, '0'
 
 /** A date of `days` since 1970-01-01 as `YYYY-MM-DD` (a date, not an instant: no time zone applies). */
 function dateFromDays(days: number): string {
-  return new Date(days * 86_400_000).toISOString().slice(0, 10);
+  return formatDate(wallTimeAt(days * 86_400_000, 'UTC'));
 }
 
 /**
