@@ -219,7 +219,7 @@ function asText(value: Exclude<Value, null>): string {
   if (typeof value === 'string') return value;
   if (value instanceof Date) return value.toISOString();
   if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('utf8');
-  if (typeof value === 'object') return JSON.stringify(value, jsonReplacer);
+  if (typeof value === 'object') return exactJson(value);
   return String(value);
 }
 
@@ -414,7 +414,7 @@ function memberConverter(col: TargetColumn): ColumnConverter {
 
 function jsonConverter(): ColumnConverter {
   return (value) => {
-    if (typeof value !== 'string') return JSON.stringify(value, jsonReplacer);
+    if (typeof value !== 'string') return exactJson(value);
     try {
       JSON.parse(value);
       return value;
@@ -488,6 +488,27 @@ function columnConverter(col: TargetColumn, options: ConvertOptions): (value: Va
       return new Misfit(`cannot be converted: ${error instanceof Error ? error.message : String(error)}`);
     }
   };
+}
+
+/** Marks a bigint's digits in JSON text, to be unquoted after: the mark (with NUL bytes) cannot occur in escaped JSON strings. */
+const BIGINT_MARK = '\u0000bigint\u0000';
+const BIGINT_MARKED = /"\\u0000bigint\\u0000(-?\d+)"/g;
+
+/**
+ * JSON text of a value where integers of any size stay JSON numbers with
+ * every digit (`[1,9007199254740993]`, never `["1","9007199254740993"]`):
+ * what a JSON or text column gets from a nested source value.
+ */
+export function exactJson(value: unknown): string {
+  let marked = false;
+  const json = JSON.stringify(value, (key, v: unknown) => {
+    if (typeof v === 'bigint') {
+      marked = true;
+      return `${BIGINT_MARK}${v}`;
+    }
+    return jsonReplacer(key, v);
+  });
+  return marked ? json.replace(BIGINT_MARKED, '$1') : json;
 }
 
 export function jsonReplacer(_key: string, value: unknown): unknown {

@@ -159,3 +159,10 @@ describe('wall times in a DST gap or overlap: Temporal\'s "compatible" rule', ()
     expect(ts('Australia/Lord_Howe', '2024-04-07 01:45:00')).toBe('2024-04-06 14:45:00');
   });
 });
+
+describe('nested values', () => {
+  it('integers inside lists and structs stay JSON numbers with every digit', () => {
+    expect(convertOne(column('json'), { a: 1n, l: [1n, 2, -9007199254740993n], s: 'x"\u0000' } as Value)).toBe('{"a":1,"l":[1,2,-9007199254740993],"s":"x\\"\\u0000"}');
+    expect(convertOne(column('text'), [1n, 2n] as Value)).toBe('[1,2]');
+  });
+});
