@@ -56,6 +56,8 @@ export async function planRun(request: PlanRequest, deps: PlannerDeps): Promise<
   const job = resolveJob(request.job, vars);
   const { source, target, ledger } = await deps.open(job);
   mapColumns(await source.columns(), job.target.columns, job.target.table, await target.describe());
+  // An unreadable source fails here, before pre-SQL, truncate or swap touch the target.
+  await source.check?.();
 
   return ledger.withPlanLock(job.name, request.logicalTime, async () => {
     const existing = await ledger.findRun(job.name, request.logicalTime);

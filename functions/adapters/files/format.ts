@@ -53,6 +53,8 @@ export interface FileFormat {
   read(part: Part, position: number | null, projection: Projection, batchRows: number): AsyncGenerator<PartBatch>;
   /** The part in words, for plan output. */
   describe(part: Part): string;
+  /** Fails (JobError) when the file cannot be read at all, found without reading its rows (a Parquet footer). */
+  check?(file: FileInfo): Promise<void>;
 }
 
 /**

@@ -168,6 +168,11 @@ function unreadable(metadata: FileMetaData): string | null {
   return null;
 }
 
+function assertReadable(file: FileInfo, metadata: FileMetaData): void {
+  const problem = unreadable(metadata);
+  if (problem) throw new JobError(`source.url: ${file.name} cannot be read: ${problem}`);
+}
+
 /** Dates as dates (no time zone applies), and INT96 timestamps (legacy, UTC) with their nanoseconds. */
 const PARSERS = { dateFromDays, timestampFromNanoseconds: timestampFormatter(1_000_000_000, 9, true) };
 
@@ -179,10 +184,13 @@ export class ParquetFileFormat implements FileFormat {
     return parquetSchema(metadata).children.map((c) => ({ name: c.element.name, type: typeName(c.element) }));
   }
 
+  async check(file: FileInfo): Promise<void> {
+    assertReadable(file, await this.metadata(file));
+  }
+
   async split(file: FileInfo, bytes: number, columns: readonly SourceColumn[]): Promise<SizedPart[]> {
     const metadata = await this.metadata(file);
-    const problem = unreadable(metadata);
-    if (problem) throw new JobError(`source.url: ${file.name} cannot be read: ${problem}`);
+    assertReadable(file, metadata);
     const names = parquetSchema(metadata).children.map((c) => c.element.name);
     const missing = columns.filter((c) => !names.includes(c.name));
     if (missing.length) throw new JobError(`source.url: ${file.name} has no column ${missing.map((c) => c.name).join(', ')} (it has ${names.join(', ')})`);
