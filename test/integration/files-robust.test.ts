@@ -60,7 +60,7 @@ describe('a CSV of more than 100 MB', () => {
         text = `${i},"a closing quote"then text,${amount},${created}`;
       } else {
         // Quoted with a comma, doubled quotes and a line end; unquoted with a stray quote; plain.
-        const name = i % 7 === 0 ? `comma, "quoted"\nline ${i} 大学 🎓 padding padding` : i % 11 === 0 ? `a 5" screen, no: a 5" screen ${i} padding` : `name ${i} with some padding to make the file big`;
+        const name = i % 7 === 0 ? `comma, "quoted"\nline ${i} 大学 🎓 padding padding` : i % 11 === 0 ? `a 5" screen, no: a 5" screen ${i} padding` : `name ${i} with some padding to make the file big, and then a little more`;
         const field = i % 7 === 0 ? `"${name.replaceAll('"', '""')}"` : name.replaceAll(',', ';');
         expected.add([String(i), i % 7 === 0 ? name : name.replaceAll(',', ';'), amount, created]);
         text = `${i},${field},${amount},${created}`;
