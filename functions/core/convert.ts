@@ -32,8 +32,13 @@ export function showValue(value: Value): string {
   if (typeof value === 'string') text = `'${value}'`;
   else if (value instanceof Uint8Array) text = `${value.length} bytes`;
   else if (value instanceof Date) text = Number.isNaN(value.getTime()) ? 'an invalid date' : value.toISOString();
-  else if (typeof value === 'object' && value !== null) text = JSON.stringify(value);
-  else text = String(value);
+  else if (typeof value === 'object' && value !== null) {
+    try {
+      text = JSON.stringify(value, jsonReplacer);
+    } catch {
+      text = 'a value with no JSON form';
+    }
+  } else text = String(value);
   return text.length > MAX_SHOWN ? `${text.slice(0, MAX_SHOWN - 1)}…${text.startsWith("'") ? "'" : ''}` : text;
 }
 
@@ -109,6 +114,14 @@ function incrementDigits(digits: string): string {
   return chars.join('');
 }
 
+/** An exponent beyond this makes a value no DECIMAL holds (65 digits) or one that rounds to zero at any scale (30). */
+const MAX_EXPONENT = 1000;
+
+const MAX_DECIMAL_DIGITS = 65;
+
+/** A decimal too large for any DECIMAL column: more digits than the widest holds. */
+const OVERFLOW = { sign: '', int: '1'.padEnd(MAX_DECIMAL_DIGITS + 1, '0'), frac: '' } as const;
+
 /**
  * A decimal literal rounded to `scale` places (half away from zero, as MySQL
  * does), computed on the digits so no float ever touches the value; null if
@@ -120,6 +133,17 @@ export function normalizeDecimal(text: string, scale: number): { sign: string; i
   let int = m[2];
   let frac = m[3] ?? '';
   const exp = m[4] ? Number(m[4]) : 0;
+  if (exp > MAX_EXPONENT || exp < -MAX_EXPONENT) {
+    // Judged before any digit is padded: `1e999999999` must not build a string of a billion zeros.
+    const digits = int + frac;
+    const first = digits.search(/[1-9]/);
+    if (first < 0) return { sign: '', int: '', frac: '0'.repeat(scale) };
+    // How many digits the value has before its point (negative: zeros after the point before its first digit).
+    const place = int.length - first + exp;
+    if (place > MAX_DECIMAL_DIGITS) return OVERFLOW;
+    if (place < -scale) return { sign: '', int: '', frac: '0'.repeat(scale) };
+    // Otherwise the text itself is about as long as the exponent: padding it costs no more than reading it.
+  }
   if (exp > 0) {
     frac = frac.padEnd(exp, '0');
     int += frac.slice(0, exp);
@@ -195,7 +219,7 @@ function asText(value: Exclude<Value, null>): string {
   if (typeof value === 'string') return value;
   if (value instanceof Date) return value.toISOString();
   if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('utf8');
-  if (typeof value === 'object') return JSON.stringify(value, jsonReplacer);
+  if (typeof value === 'object') return exactJson(value);
   return String(value);
 }
 
@@ -339,7 +363,8 @@ function dateTimeConverter(col: TargetColumn, timeZone: string): ColumnConverter
     const parsed = parseDateTime(value.trim());
     if (!parsed) return new Misfit(isDate ? 'is not a date (YYYY-MM-DD)' : 'is not a date and time (YYYY-MM-DD HH:MM:SS)');
     const { wall, fraction, offset } = parsed;
-    if (offset === null && writeZone === timeZone) {
+    // TIMESTAMP always goes through its instant, so its range is checked in UTC too.
+    if (offset === null && writeZone === timeZone && !isTimestamp) {
       if (wall.year < 1000) return new Misfit(`is outside the ${col.dataType.toUpperCase()} range (years 1000 to 9999)`);
       return format(wall, fraction);
     }
@@ -389,7 +414,7 @@ function memberConverter(col: TargetColumn): ColumnConverter {
 
 function jsonConverter(): ColumnConverter {
   return (value) => {
-    if (typeof value !== 'string') return JSON.stringify(value, jsonReplacer);
+    if (typeof value !== 'string') return exactJson(value);
     try {
       JSON.parse(value);
       return value;
@@ -456,8 +481,34 @@ function columnConverter(col: TargetColumn, options: ConvertOptions): (value: Va
   const emptyIsNull = options.emptyAsNull && !TAKES_EMPTY_STRING.has(columnKind(col));
   return (value) => {
     if (value === null || value === undefined || (emptyIsNull && value === '')) return nullOk ? null : notNull;
-    return convert(value);
+    try {
+      return convert(value);
+    } catch (error) {
+      // Whatever a value makes a converter do, it is that row's problem, never the run's.
+      return new Misfit(`cannot be converted: ${error instanceof Error ? error.message : String(error)}`);
+    }
   };
+}
+
+/** Marks a bigint's digits in JSON text, to be unquoted after: the mark (with NUL bytes) cannot occur in escaped JSON strings. */
+const BIGINT_MARK = '\u0000bigint\u0000';
+const BIGINT_MARKED = /"\\u0000bigint\\u0000(-?\d+)"/g;
+
+/**
+ * JSON text of a value where integers of any size stay JSON numbers with
+ * every digit (`[1,9007199254740993]`, never `["1","9007199254740993"]`):
+ * what a JSON or text column gets from a nested source value.
+ */
+export function exactJson(value: unknown): string {
+  let marked = false;
+  const json = JSON.stringify(value, (key, v: unknown) => {
+    if (typeof v === 'bigint') {
+      marked = true;
+      return `${BIGINT_MARK}${v}`;
+    }
+    return jsonReplacer(key, v);
+  });
+  return marked ? json.replace(BIGINT_MARKED, '$1') : json;
 }
 
 export function jsonReplacer(_key: string, value: unknown): unknown {
@@ -470,7 +521,13 @@ const MAX_RECORD_CHARS = 8192;
 
 /** JSON of a value, cut at a bounded size with a mark saying so. */
 export function boundedJson(value: unknown): string {
-  const json = JSON.stringify(value, jsonReplacer) ?? 'null';
+  let json: string;
+  try {
+    json = JSON.stringify(value, jsonReplacer) ?? 'null';
+  } catch (error) {
+    // A record that has no JSON form (a cycle) is still recorded, by saying so.
+    json = JSON.stringify(`(no JSON form: ${(error as Error).message.split('\n')[0]})`);
+  }
   return json.length > MAX_RECORD_CHARS ? `${json.slice(0, MAX_RECORD_CHARS)}…(truncated, ${json.length} characters)` : json;
 }
 

@@ -78,6 +78,8 @@ export async function planRun(request: PlanRequest, deps: PlannerDeps): Promise<
   const resources = await deps.open(job);
   const { source, target, ledger } = resources;
   mapColumns(await source.columns(), job.target.columns, job.target.table, await target.describe());
+  // An unreadable source fails here, before pre-SQL, truncate or swap touch the target.
+  await source.check?.();
 
   return ledger.withPlanLock(job.name, logicalTime, async () => {
     const runs = await ledger.listRuns({ job: job.name, logicalTime, limit: 1000 });

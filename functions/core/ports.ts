@@ -41,6 +41,8 @@ export interface Source {
   plan(ranges: number): Promise<RangeSpec[]>;
   /** Streams the range's rows after `after` (from its start when null) in batches of about `batchRows`. */
   read(range: RangeSpec, after: Checkpoint | null, batchRows: number): AsyncIterable<Batch>;
+  /** Fails (JobError) when some of the source cannot be read at all (a file's footer): run before the target is prepared. */
+  check?(): Promise<void>;
 }
 
 /** A column of the live target table, as information_schema describes it. */

@@ -60,17 +60,31 @@ function wallAsUtcMs(w: WallTime): number {
   return d.getTime();
 }
 
+/** Milliseconds `timeZone` is ahead of UTC at the instant `ms`. */
+function offsetAt(ms: number, timeZone: string): number {
+  return wallAsUtcMs(wallTimeAt(ms, timeZone)) - ms;
+}
+
+const DAY_MS = 86_400_000;
+
 /**
- * The instant (epoch ms) at which `timeZone` shows the wall time `w`. In a
- * DST gap the later offset is used, in an overlap the earlier instant.
+ * The instant (epoch ms) at which `timeZone` shows the wall time `w`, by
+ * Temporal's `compatible` rule: a wall time the clocks skip (a DST gap) is
+ * read with the offset before the change, so it lands as far after the gap
+ * as it was into it (02:30 in New York's spring gap is 03:30 EDT); a wall
+ * time the clocks show twice (an overlap) is the earlier instant. Zones do
+ * not change offset twice within two days, so the offsets a day either
+ * side are the only candidates.
  */
 export function instantOf(w: WallTime, timeZone: string): number {
-  const guess = wallAsUtcMs(w);
-  if (isUtc(timeZone)) return guess;
-  const offset1 = wallAsUtcMs(wallTimeAt(guess, timeZone)) - guess;
-  const candidate = guess - offset1;
-  const offset2 = wallAsUtcMs(wallTimeAt(candidate, timeZone)) - candidate;
-  return offset1 === offset2 ? candidate : Math.min(candidate, guess - offset2);
+  const local = wallAsUtcMs(w);
+  if (isUtc(timeZone)) return local;
+  const before = offsetAt(local - DAY_MS, timeZone);
+  const after = offsetAt(local + DAY_MS, timeZone);
+  if (before === after) return local - before;
+  // Near a change: each offset that really shows this wall time is a candidate; the earlier instant wins.
+  const candidates = [local - before, local - after].filter((ms) => offsetAt(ms, timeZone) === local - ms);
+  return candidates.length ? Math.min(...candidates) : local - before;
 }
 
 const pad2 = (n: number) => (n < 10 ? `0${n}` : String(n));

@@ -1,5 +1,6 @@
 import { JobError } from './errors.ts';
 import type { Connection, JobSpec } from './job-spec.ts';
+import { formatDate, formatDateTime, wallTimeAt } from './time.ts';
 
 /**
  * Scheduling variables. `${bizdate}` is the day before the logical time
@@ -7,27 +8,13 @@ import type { Connection, JobSpec } from './job-spec.ts';
  * in the schedule's time zone; `--var name=value` adds or overrides names.
  */
 
-function partsIn(time: Date, timeZone: string): Record<string, string> {
-  const format = new Intl.DateTimeFormat('en-CA', {
-    timeZone,
-    hourCycle: 'h23',
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-    hour: '2-digit',
-    minute: '2-digit',
-    second: '2-digit',
-  });
-  return Object.fromEntries(format.formatToParts(time).map((p) => [p.type, p.value]));
-}
-
 /** The built-in variables for a logical time, seen in a time zone. */
 export function schedulingVars(logicalTime: Date, timeZone: string): Record<string, string> {
-  const p = partsIn(logicalTime, timeZone);
+  const w = wallTimeAt(logicalTime.getTime(), timeZone);
   // The calendar day before, computed on the date alone so DST cannot shift it.
-  const day = new Date(Date.UTC(Number(p.year), Number(p.month) - 1, Number(p.day) - 1));
-  const bizdate = day.toISOString().slice(0, 10).replaceAll('-', '');
-  return { bizdate, cyctime: `${p.year}${p.month}${p.day}${p.hour}${p.minute}${p.second}` };
+  const day = wallTimeAt(Date.UTC(w.year, w.month - 1, w.day - 1), 'UTC');
+  const bizdate = formatDate(day).replaceAll('-', '');
+  return { bizdate, cyctime: formatDateTime(w).replace(/[- :]/g, '') };
 }
 
 /** Parses `name=value` pairs given on the command line or in an event. */

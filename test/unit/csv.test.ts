@@ -1,21 +1,41 @@
+import { parse } from 'csv-parse/sync';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type CsvFormat, parseCsv, recordStarts } from '../../functions/core/csv.ts';
+import { type CsvFormat, type CsvItem, parseCsv, recordStarts } from '../../functions/core/csv.ts';
 
 const FORMAT: CsvFormat = { delimiter: ',', quote: '"', nullValue: '' };
+const STRAY = 'a quote opened on this line is never properly closed (a stray quote?)';
 
-async function* chunksOf(text: string, size: number): AsyncGenerator<Buffer> {
-  const bytes = Buffer.from(text);
-  for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
+async function* chunksOf(bytes: Buffer | string, size: number): AsyncGenerator<Buffer> {
+  const b = typeof bytes === 'string' ? Buffer.from(bytes) : bytes;
+  for (let i = 0; i < b.length; i += size) yield b.subarray(i, i + size);
 }
 
-async function parseAll(text: string, size = 1 << 20, batchRows = 1000, format = FORMAT) {
-  const rows: (string | null)[][] = [];
+async function parseAll(text: string | Buffer, size = 1 << 20, batchRows = 1000, format = FORMAT, from = { offset: 0, line: 1 }, max?: number) {
+  const items: CsvItem[] = [];
   const offsets: number[] = [];
-  for await (const batch of parseCsv(chunksOf(text, size), format, batchRows)) {
-    rows.push(...batch.rows);
-    offsets.push(batch.bytesConsumed);
+  for await (const batch of parseCsv(chunksOf(text, size), format, batchRows, from, max)) {
+    items.push(...batch.items);
+    offsets.push(batch.end);
   }
-  return { rows, offsets };
+  const rows = items.map((i) => i.fields);
+  return { items, rows, offsets };
+}
+
+/** What a reading yields, in a form two readings can be compared by. */
+const shape = (items: CsvItem[]) => items.map((i) => (i.fields ? { line: i.line, fields: i.fields } : { line: i.line, bad: i.malformed, text: i.text }));
+
+/** Reads `bytes` as ranges cut at the record starts found for `targets`, each range parsed alone. */
+async function parseSplit(bytes: Buffer, targets: number[], chunk: number, format = FORMAT, max?: number) {
+  const starts = await recordStarts(chunksOf(bytes, chunk), targets, format, bytes.length, undefined, max);
+  const cuts = [{ offset: 0, line: 1 }, ...starts.filter((s) => s.offset < bytes.length)];
+  const items: CsvItem[] = [];
+  for (let i = 0; i < cuts.length; i++) {
+    const end = i + 1 < cuts.length ? cuts[i + 1].offset : bytes.length;
+    if (end <= cuts[i].offset) continue;
+    for await (const batch of parseCsv(chunksOf(bytes.subarray(cuts[i].offset, end), chunk), format, 7, cuts[i], max)) items.push(...batch.items);
+  }
+  return { items, starts };
 }
 
 describe('parseCsv', () => {
@@ -31,6 +51,16 @@ describe('parseCsv', () => {
     }
   });
 
+  it('a quote inside an unquoted field is a plain character', async () => {
+    const { rows, items } = await parseAll('1,5" screen,x\n2,a"b"c,"q"\n3,"",x"\n');
+    expect(rows).toEqual([
+      ['1', '5" screen', 'x'],
+      ['2', 'a"b"c', 'q'],
+      ['3', '', 'x"'],
+    ]);
+    expect(items.every((i) => i.malformed === null)).toBe(true);
+  });
+
   it('an unquoted field equal to nullValue is NULL, a quoted one is text', async () => {
     const { rows } = await parseAll('\\N,"\\N",\n', 1 << 20, 10, { ...FORMAT, nullValue: '\\N' });
     expect(rows).toEqual([[null, '\\N', '']]);
@@ -41,14 +71,52 @@ describe('parseCsv', () => {
     const { offsets } = await parseAll(text, 2, 1);
     expect(offsets).toEqual([5, 13, 17]);
     expect(Buffer.byteLength(text)).toBe(17);
+    // Offsets are absolute: a range that starts at byte 100 reports from there.
+    expect((await parseAll(text, 3, 1, FORMAT, { offset: 100, line: 9 })).offsets).toEqual([105, 113, 117]);
   });
 
-  it('a quote that never closes is an error', async () => {
-    await expect(parseAll('a,"b\nc,d\n')).rejects.toThrow(/never closed/);
+  it('text after a closing quote makes one malformed record, named by its line; reading goes on at the next line', async () => {
+    const text = 'id,v\n1,"ok\nstill ok"\n2,"a"b,c\n3,x\n';
+    for (const size of [1, 4, 1 << 20]) {
+      const { items } = await parseAll(text, size);
+      expect(shape(items)).toEqual([
+        { line: 1, fields: ['id', 'v'] },
+        { line: 2, fields: ['1', 'ok\nstill ok'] },
+        { line: 4, bad: 'a closing quote is followed by "b" instead of a delimiter or a line end', text: '2,"a"b,c' },
+        { line: 5, fields: ['3', 'x'] },
+      ]);
+      // The offset of the malformed record's end is where the next record begins (byte 31).
+      expect(items[2].end).toBe(Buffer.byteLength('id,v\n1,"ok\nstill ok"\n2,"a"b,c\n'));
+    }
   });
 
-  it('text after a closing quote is an error', async () => {
-    await expect(parseAll('"a"b,c\n')).rejects.toThrow(/followed by "b"/);
+  it('a quote never closed costs its own line only', async () => {
+    const { items } = await parseAll('1,"abc\n2,x\n3,y');
+    expect(shape(items)).toEqual([
+      { line: 1, bad: STRAY, text: '1,"abc' },
+      { line: 2, fields: ['2', 'x'] },
+      { line: 3, fields: ['3', 'y'] },
+    ]);
+  });
+
+  it('a stray opening quote pairs with the next quote, and only its own line is lost', async () => {
+    const { items } = await parseAll('1,"abc\n2,x\n3,"q"\n4,z\n');
+    expect(shape(items)).toEqual([
+      { line: 1, bad: STRAY, text: '1,"abc' },
+      { line: 2, fields: ['2', 'x'] },
+      { line: 3, fields: ['3', 'q'] },
+      { line: 4, fields: ['4', 'z'] },
+    ]);
+  });
+
+  it('a record longer than the limit is malformed, whatever the chunking', async () => {
+    const text = `1,"${'x'.repeat(100)}\n${'y'.repeat(50)}"\n2,ok\n3,${'z'.repeat(200)}\n4,ok\n`;
+    for (const size of [1, 13, 1 << 20]) {
+      const { items } = await parseAll(text, size, 1000, FORMAT, undefined, 64);
+      expect(shape(items).map((i) => ('bad' in i ? `${i.line} bad` : `${i.line} ${i.fields.join(',')}`))).toEqual([
+        '1 bad', '2 ' + 'y'.repeat(50) + '"', '3 2,ok', '4 bad', '5 4,ok',
+      ]);
+    }
   });
 
   it('uses the configured delimiter and quote', async () => {
@@ -63,36 +131,101 @@ describe('recordStarts', () => {
     const text = `${records.join('\n')}\n`;
     const size = Buffer.byteLength(text);
     const targets = [1, 100, 101, 777, 2000, 3333, size - 3];
+    const expectedStarts: number[] = [];
+    let offset = 0;
+    for (const r of records) {
+      offset += Buffer.byteLength(r) + 1;
+      expectedStarts.push(offset);
+    }
     for (const chunk of [1, 5, 64, 1 << 20]) {
-      const starts = await recordStarts(chunksOf(text, chunk), targets, '"', size);
-      // Every start is a record start: parsing from it gives whole records only.
-      const expectedStarts: number[] = [];
-      let offset = 0;
-      for (const r of records) {
-        offset += Buffer.byteLength(r) + 1;
-        expectedStarts.push(offset);
-      }
+      const starts = await recordStarts(chunksOf(text, chunk), targets, FORMAT, size);
       for (const [i, s] of starts.entries()) {
-        expect(s).toBeGreaterThanOrEqual(targets[i]);
-        expect([...expectedStarts, size]).toContain(s);
-        expect(expectedStarts.filter((e) => e >= targets[i] && e < s)).toEqual([]);
+        expect(s.offset).toBeGreaterThanOrEqual(targets[i]);
+        expect([...expectedStarts, size]).toContain(s.offset);
+        expect(expectedStarts.filter((e) => e >= targets[i] && e < s.offset)).toEqual([]);
+        // Each record is 3 lines: the line of a start is known without reading from the file's start again.
+        if (s.offset < size) expect(s.line).toBe(2 + 3 * (expectedStarts.indexOf(s.offset)));
       }
     }
   });
 
-  it('ranges cut at the found starts parse back into exactly the whole file', async () => {
-    const records = Array.from({ length: 1000 }, (_, i) => `${i},"a,b\n${i}",${i % 3 ? i : ''}`);
-    const text = `${records.join('\n')}\n`;
-    const size = Buffer.byteLength(text);
-    const starts = await recordStarts(chunksOf(text, 333), [1000, 5000, 9000, 12000], '"', size);
-    const cuts = [0, ...starts, size];
-    const all: (string | null)[][] = [];
-    const bytes = Buffer.from(text);
-    for (let i = 0; i + 1 < cuts.length; i++) {
-      const part = bytes.subarray(cuts[i], cuts[i + 1]).toString();
-      all.push(...(await parseAll(part, 50)).rows);
-    }
-    expect(all).toEqual((await parseAll(text)).rows);
-    expect(all).toHaveLength(1000);
+  it('a quote inside an unquoted field does not flip the splitter: whole and split read the same', async () => {
+    const records = Array.from({ length: 400 }, (_, i) => (i % 5 === 0 ? `${i},5" screen,"a\nb"` : `${i},plain,"x"`));
+    const bytes = Buffer.from(`${records.join('\n')}\n`);
+    const whole = await parseAll(bytes);
+    expect(whole.items.every((i) => i.malformed === null)).toBe(true);
+    const split = await parseSplit(bytes, [1000, 2000, 3000, 4000], 333);
+    expect(shape(split.items)).toEqual(shape(whole.items));
+    expect(split.items).toHaveLength(400);
+  });
+});
+
+// ---- properties ----------------------------------------------------------------
+
+/** Pieces random CSV text is made of: quotes, doubled quotes, delimiters, CR, LF, CRLF, multi-byte characters, spaces. */
+const PIECES = ['a', 'b1', ' ', ',', ',', '"', '"', '""', '\n', '\n', '\r\n', '\r', 'é', '大学', '🎓', '\\N', ''];
+const csvText = fc.array(fc.constantFrom(...PIECES), { maxLength: 120 }).map((p) => p.join(''));
+
+describe('property: a file reads the same whole or cut at any bytes', () => {
+  it('random text, random cuts, random chunking, with and without the record-length limit', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        csvText,
+        fc.array(fc.nat(), { maxLength: 6 }),
+        fc.integer({ min: 1, max: 40 }),
+        fc.constantFrom(undefined, 12),
+        async (text, rawCuts, chunk, max) => {
+          const bytes = Buffer.from(text);
+          const targets = [...new Set(rawCuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+          const whole = shape((await parseAll(bytes, 1 << 20, 1000, FORMAT, undefined, max)).items);
+          expect(shape((await parseAll(bytes, chunk, 3, FORMAT, undefined, max)).items)).toEqual(whole);
+          const split = await parseSplit(bytes, targets, chunk, FORMAT, max);
+          expect(shape(split.items)).toEqual(whole);
+        },
+      ),
+      { numRuns: 1500 },
+    );
+  });
+
+  it('every byte is in exactly one record: records tile the data, and lines count the line ends', async () => {
+    await fc.assert(
+      fc.asyncProperty(csvText, fc.integer({ min: 1, max: 16 }), async (text, chunk) => {
+        const bytes = Buffer.from(text);
+        const { items } = await parseAll(bytes, chunk);
+        let at = 0;
+        let line = 1;
+        for (const item of items) {
+          expect(item.line).toBe(line);
+          const lfs = bytes.subarray(at, item.end).filter((b) => b === 10).length;
+          line += lfs;
+          expect(item.endLine).toBe(line);
+          at = item.end;
+        }
+        expect(at).toBe(bytes.length);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
+describe('property: valid CSV reads as csv-parse reads it (relax_quotes)', () => {
+  const plain = fc.array(fc.constantFrom('a', 'Z9', ' ', 'é', '大学', '🎓', '"', "'"), { maxLength: 5 }).map((p) => p.join('')).filter((s) => !s.startsWith('"'));
+  const quoted = fc.array(fc.constantFrom('a', ',', '"', '\n', '\r\n', '\r', 'é', '🎓', ' '), { maxLength: 6 }).map((p) => `"${p.join('').replaceAll('"', '""')}"`);
+  const record = fc.array(fc.oneof(plain, quoted), { minLength: 1, maxLength: 5 }).map((f) => f.join(','));
+  const file = fc.tuple(fc.array(fc.tuple(record, fc.constantFrom('\n', '\r\n')), { minLength: 1, maxLength: 30 }), fc.boolean()).map(([records, last]) => {
+    const text = records.map(([r, end]) => r + end).join('');
+    return last ? text : text.slice(0, text.endsWith('\r\n') ? -2 : -1);
+  });
+  it('same fields, no malformed record', async () => {
+    const format = { ...FORMAT, nullValue: '\u0000' };
+    await fc.assert(
+      fc.asyncProperty(file, fc.integer({ min: 1, max: 32 }), async (text, chunk) => {
+        const expected: string[][] = parse(text, { relax_quotes: true, relax_column_count: true, record_delimiter: ['\r\n', '\n'] });
+        const { items } = await parseAll(text, chunk, 1000, format);
+        expect(items.map((i) => i.malformed)).toEqual(items.map(() => null));
+        expect(items.map((i) => i.fields)).toEqual(expected);
+      }),
+      { numRuns: 1000 },
+    );
   });
 });

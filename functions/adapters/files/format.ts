@@ -20,6 +20,8 @@ export interface Part {
   /** null: to the end (a gzip file, whose decompressed size is unknown). */
   end: number | null;
   gzip?: boolean;
+  /** CSV: the 1-based line of the byte at `start`, so a malformed record is named by its line. */
+  line?: number;
 }
 
 export interface SizedPart extends Part {
@@ -51,6 +53,8 @@ export interface FileFormat {
   read(part: Part, position: number | null, projection: Projection, batchRows: number): AsyncGenerator<PartBatch>;
   /** The part in words, for plan output. */
   describe(part: Part): string;
+  /** Fails (JobError) when the file cannot be read at all, found without reading its rows (a Parquet footer). */
+  check?(file: FileInfo): Promise<void>;
 }
 
 /**

@@ -1,6 +1,8 @@
+import { compressors } from 'hyparquet-compressors';
 import { type AsyncBuffer, type DecodedArray, type FileMetaData, parquetMetadataAsync, parquetScan, parquetSchema, type SchemaElement } from 'hyparquet';
 import { BatchsyncError, JobError, StatementError } from '../../core/errors.ts';
 import type { Row, SourceColumn, Value } from '../../core/ports.ts';
+import { formatDate, wallTimeAt } from '../../core/time.ts';
 import type { FileFormat, Part, PartBatch, Projection, SizedPart } from './format.ts';
 import type { FileInfo, FileStore } from './store.ts';
 
@@ -29,7 +31,7 @@ const pad = (n: number | bigint, width: number) => String(n).padStart(width, '0'
 
 /** A date of `days` since 1970-01-01 as `YYYY-MM-DD` (a date, not an instant: no time zone applies). */
 function dateFromDays(days: number): string {
-  return new Date(days * 86_400_000).toISOString().slice(0, 10);
+  return formatDate(wallTimeAt(days * 86_400_000, 'UTC'));
 }
 
 /**
@@ -141,6 +143,36 @@ function rangeBuffer(store: FileStore, file: { path: string; size: number }): As
   };
 }
 
+/** The codecs a file may use: what hyparquet decodes itself and what hyparquet-compressors adds. */
+const CODECS = new Set(['UNCOMPRESSED', ...Object.keys(compressors)]);
+
+/**
+ * Why a file's footer says it cannot be read, or null: every column chunk's
+ * codec must be one we decode, and the schema must build. Checked when
+ * planning, so an unreadable file fails the run before anything is written.
+ */
+function unreadable(metadata: FileMetaData): string | null {
+  for (const rg of metadata.row_groups) {
+    for (const chunk of rg.columns) {
+      const codec = chunk.meta_data?.codec;
+      if (codec && !CODECS.has(codec)) {
+        return `column ${chunk.meta_data?.path_in_schema.join('.')} is compressed with ${codec}, which batchsync cannot decode (it reads ${[...CODECS].join(', ')})`;
+      }
+    }
+  }
+  try {
+    parquetSchema(metadata);
+  } catch (error) {
+    return `its schema cannot be read (${(error as Error).message})`;
+  }
+  return null;
+}
+
+function assertReadable(file: FileInfo, metadata: FileMetaData): void {
+  const problem = unreadable(metadata);
+  if (problem) throw new JobError(`source.url: ${file.name} cannot be read: ${problem}`);
+}
+
 /** Dates as dates (no time zone applies), and INT96 timestamps (legacy, UTC) with their nanoseconds. */
 const PARSERS = { dateFromDays, timestampFromNanoseconds: timestampFormatter(1_000_000_000, 9, true) };
 
@@ -152,8 +184,13 @@ export class ParquetFileFormat implements FileFormat {
     return parquetSchema(metadata).children.map((c) => ({ name: c.element.name, type: typeName(c.element) }));
   }
 
+  async check(file: FileInfo): Promise<void> {
+    assertReadable(file, await this.metadata(file));
+  }
+
   async split(file: FileInfo, bytes: number, columns: readonly SourceColumn[]): Promise<SizedPart[]> {
     const metadata = await this.metadata(file);
+    assertReadable(file, metadata);
     const names = parquetSchema(metadata).children.map((c) => c.element.name);
     const missing = columns.filter((c) => !names.includes(c.name));
     if (missing.length) throw new JobError(`source.url: ${file.name} has no column ${missing.map((c) => c.name).join(', ')} (it has ${names.join(', ')})`);
@@ -184,7 +221,7 @@ export class ParquetFileFormat implements FileFormat {
     const raw = new Set(elements.filter((_, i) => fixes[i]));
     const plain: FileMetaData = { ...metadata, schema: metadata.schema.map((el) => (raw.has(el) ? { ...el, converted_type: undefined, logical_type: undefined } : el)) };
     // Column by column, each chunk fetched whole once (the exact range, so hyparquet copies nothing) and decoded a slice at a time.
-    const scan = await parquetScan({ file: buffer, metadata: plain, columns: names, utf8: false, useOffsetIndex: false, parsers: PARSERS }).catch((error: unknown) => {
+    const scan = await parquetScan({ file: buffer, metadata: plain, columns: names, compressors, utf8: false, useOffsetIndex: false, parsers: PARSERS }).catch((error: unknown) => {
       throw this.readError(part, error);
     });
     const width = names.length;

@@ -87,6 +87,12 @@ export class FilesSource implements Source {
     }
   }
 
+  async check(): Promise<void> {
+    const check = this.format.check?.bind(this.format);
+    if (!check) return;
+    for (const file of await this.store.list()) await check(file);
+  }
+
   private range(parts: SizedPart[]): RangeSpec {
     const bare: Part[] = parts.map(({ bytes: _, ...part }) => part);
     const shown = bare.slice(0, 3).map((p) => this.format.describe(p));
