@@ -1,5 +1,5 @@
 import type { JobSpec } from './job-spec.ts';
-import { mapColumns } from './mapping.ts';
+import { checkSchemas } from './mapping.ts';
 import type { Events, Ledger, Queue, RangeMessage, Source, Target } from './ports.ts';
 import { describeError, isRetryable } from './errors.ts';
 import { failRun, finalizeRun } from './finalize.ts';
@@ -55,7 +55,7 @@ export async function planRun(request: PlanRequest, deps: PlannerDeps): Promise<
   const vars = { ...schedulingVars(request.logicalTime, request.job.schedule?.timezone ?? request.job.timezone), ...request.vars };
   const job = resolveJob(request.job, vars);
   const { source, target, ledger } = await deps.open(job);
-  mapColumns(await source.columns(), job.target.columns, job.target.table, await target.describe());
+  const { createDdl } = await checkSchemas(job, source, target);
 
   return ledger.withPlanLock(job.name, request.logicalTime, async () => {
     const existing = await ledger.findRun(job.name, request.logicalTime);
@@ -71,6 +71,8 @@ export async function planRun(request: PlanRequest, deps: PlannerDeps): Promise<
     // Preparing (pre-SQL, emptying or staging the table) happens once: a planner that died after it must not repeat it.
     if (!existing?.prepared) {
       try {
+        // target.create: the table is made before the first range (and before a swap's staging table, made like it).
+        if (createDdl !== null) await target.create?.(createDdl);
         await target.prepare(runId);
       } catch (error) {
         if (!isRetryable(error)) await failRun(runId, describeError(error), ledger, deps.events);
