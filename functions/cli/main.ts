@@ -7,7 +7,7 @@ import type { JobOpener } from '../adapters/open-job.ts';
 import { SqsPoller, SqsQueue } from '../adapters/sqs.ts';
 import { BatchsyncError, describeError, JobError } from '../core/errors.ts';
 import { jobJsonSchema, JobFileError, type JobSpec, parseJob } from '../core/job-spec.ts';
-import { mapColumns } from '../core/mapping.ts';
+import { checkSchemas } from '../core/mapping.ts';
 import { RANGES_PER_CONSUMER } from '../core/plan.ts';
 import type { Ledger } from '../core/ports.ts';
 import { redact } from '../core/redact.ts';
@@ -97,7 +97,7 @@ async function ledgerFor(values: Values, opener: JobOpener): Promise<Ledger> {
 async function commandRun(file: string | undefined, values: Values, opener: JobOpener): Promise<number> {
   const job = await loadJob(file);
   const rangeLimit = positiveInt(values['range-time-limit'], 'range-time-limit');
-  const { run, outcome } = await runLocally({
+  const { run, outcome, unmatchedKeys, warnings } = await runLocally({
     job,
     vars: parseVarArgs(values.var ?? []),
     logicalTime: logicalTime(values['logical-time']),
@@ -109,7 +109,8 @@ async function commandRun(file: string | undefined, values: Values, opener: JobO
     progress: new Progress(process.stderr, false),
   });
   if (outcome !== 'created') err(`batchsync: job ${job.name} already has run ${run.runId} for this logical time (${outcome === 'joined' ? 'joined it' : 'nothing to do'})`);
-  if (values.json) out(JSON.stringify(runSummary(run)));
+  for (const warning of warnings) err(`batchsync: warning: ${warning}`);
+  if (values.json) out(JSON.stringify({ ...runSummary(run), ...(unmatchedKeys.length && { unmatchedKeys }) }));
   else out(formatRun(run));
   return run.status === 'succeeded' ? 0 : 1;
 }
@@ -119,12 +120,15 @@ async function commandPlan(file: string | undefined, values: Values, opener: Job
   const time = logicalTime(values['logical-time']);
   const job = resolveJob(spec, { ...schedulingVars(time, spec.schedule?.timezone ?? spec.timezone), ...parseVarArgs(values.var ?? []) });
   const { source, target } = await opener.open(job);
-  mapColumns(await source.columns(), job.target.columns, job.target.table, await target.describe());
+  const checked = await checkSchemas(job, source, target);
   const ranges = await source.plan(job.channel.maxConcurrency * RANGES_PER_CONSUMER);
   const where = job.source.type === 'files' ? undefined : job.source.where;
   if (values.json) {
-    out(JSON.stringify({ job: job.name, where, ranges: ranges.map((r, id) => ({ id, description: r.description })) }));
+    const extra = { ...(checked.createDdl !== null && { createDdl: checked.createDdl }), ...(checked.unmatchedKeys.length && { unmatchedKeys: checked.unmatchedKeys }) };
+    out(JSON.stringify({ job: job.name, where, ranges: ranges.map((r, id) => ({ id, description: r.description })), ...extra }));
   } else {
+    for (const warning of checked.warnings) err(`batchsync: warning: ${warning}`);
+    if (checked.createDdl !== null) out(`target: ${job.target.table} does not exist; the run creates it first:\n${checked.createDdl}`);
     out(`job ${job.name}: ${ranges.length} ranges${where ? ` where ${where}` : ''}`);
     ranges.forEach((r, id) => out(`  ${id}  ${r.description}`));
   }
@@ -132,15 +136,22 @@ async function commandPlan(file: string | undefined, values: Values, opener: Job
 }
 
 async function commandCheck(file: string | undefined, opener: JobOpener): Promise<number> {
-  const job = await loadJob(file);
+  const spec = await loadJob(file);
+  // The where, query and constant columns run as a run now would: with today's scheduling variables.
+  const job = resolveJob(spec, schedulingVars(new Date(), spec.schedule?.timezone ?? spec.timezone));
   const { source, target, ledger } = await opener.open(job);
   const columns = await source.columns();
   // Planning reads the source (its key bounds, a sample, the files): it needs what a run needs.
   const ranges = await source.plan(1);
   out(`source: ok, ${columns.length} columns (${columns.map((c) => c.name).join(', ')}), readable (${ranges.length} range${ranges.length === 1 ? '' : 's'})`);
-  const mapped = mapColumns(columns, job.target.columns, job.target.table, await target.describe());
-  await opener.checkWrite(job, mapped.map((c) => c.name));
-  out(`target: ok, ${job.target.table} (${mapped.map((c) => `${c.name} ${c.columnType}`).join(', ')}), insertable`);
+  const checked = await checkSchemas(job, source, target);
+  for (const warning of checked.warnings) out(`warning: ${warning}`);
+  const mapped = checked.columns;
+  if (checked.createDdl !== null) out(`target: ${job.target.table} does not exist; a run creates it first (target.create):\n${checked.createDdl}`);
+  else {
+    await opener.checkWrite(job, mapped.map((c) => c.name));
+    out(`target: ok, ${job.target.table} (${mapped.map((c) => `${c.name} ${c.columnType}`).join(', ')}), insertable`);
+  }
   await ledger.listRuns({ job: job.name, limit: 1 });
   out(`ledger: ok`);
   return 0;

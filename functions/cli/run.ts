@@ -39,6 +39,9 @@ export interface RunReport {
   run: RunRecord;
   /** This command created the run, or joined one that was unfinished, or found it ended. */
   outcome: 'created' | 'joined' | 'skipped';
+  /** Keys of the files that no column takes (not loaded), and a sentence on each. */
+  unmatchedKeys: string[];
+  warnings: string[];
 }
 
 /** What a worker process needs to play the event source; sent once the queue exists. */
@@ -178,7 +181,7 @@ export async function runLocally(options: RunOptions): Promise<RunReport> {
       run = (await ledger.getRun(planned.runId)) as RunRecord;
     }
     options.progress.done(run);
-    return { run, outcome: planned.outcome };
+    return { run, outcome: planned.outcome, unmatchedKeys: planned.unmatchedKeys, warnings: planned.warnings };
   } finally {
     await workers.stop();
     await queue?.stop();

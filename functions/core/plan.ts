@@ -38,6 +38,9 @@ export interface PlanResult {
   outcome: 'created' | 'joined' | 'skipped';
   ranges: number;
   job: JobSpec;
+  /** Keys of the files that no column takes (not loaded), and a sentence on each. */
+  unmatchedKeys: string[];
+  warnings: string[];
 }
 
 /** Ranges to aim for: enough that consumers finishing at different times stay busy. */
@@ -55,7 +58,7 @@ export async function planRun(request: PlanRequest, deps: PlannerDeps): Promise<
   const vars = { ...schedulingVars(request.logicalTime, request.job.schedule?.timezone ?? request.job.timezone), ...request.vars };
   const job = resolveJob(request.job, vars);
   const { source, target, ledger } = await deps.open(job);
-  const { createDdl } = await checkSchemas(job, source, target);
+  const { createDdl, unmatchedKeys, warnings } = await checkSchemas(job, source, target);
 
   return ledger.withPlanLock(job.name, request.logicalTime, async () => {
     const existing = await ledger.findRun(job.name, request.logicalTime);
@@ -64,7 +67,7 @@ export async function planRun(request: PlanRequest, deps: PlannerDeps): Promise<
       if (unfinished && request.resume && (await enqueue(existing.runId, job, ledger, deps.queue)) === 0) {
         await finalizeRun(existing.runId, job, { ledger, target, events: deps.events });
       }
-      return { runId: existing.runId, outcome: unfinished ? 'joined' : 'skipped', ranges: existing.ranges, job };
+      return { runId: existing.runId, outcome: unfinished ? 'joined' : 'skipped', ranges: existing.ranges, job, unmatchedKeys, warnings };
     }
     const runId = existing?.runId ?? deps.newRunId();
     if (!existing) await ledger.createRun(job.name, request.logicalTime, runId);
@@ -87,7 +90,7 @@ export async function planRun(request: PlanRequest, deps: PlannerDeps): Promise<
     const queued = await enqueue(runId, job, ledger, deps.queue);
     await ledger.setRunStatus(runId, 'running');
     if (queued === 0) await finalizeRun(runId, job, { ledger, target, events: deps.events });
-    return { runId, outcome: 'created', ranges: queued, job };
+    return { runId, outcome: 'created', ranges: queued, job, unmatchedKeys, warnings };
   });
 }
 
