@@ -27,7 +27,7 @@ const USAGE = `usage: batchsync <command> [options]
       [--logical-time ISO] [--visibility-timeout S] [--range-time-limit S] [--endpoint URL]
   validate JOB                                    check the job file
   plan JOB [--var k=v]... [--json]                print the ranges, write nothing
-  check JOB                                       test connections and the column mapping
+  check JOB [--var k=v]...                        test connections, the where and the column mapping
   status [RUN_ID] [--job NAME|FILE] [--json]      runs and their ranges
   dirty RUN_ID [--json]                           the dirty records of a run
   schema                                          print the job file JSON Schema
@@ -135,12 +135,13 @@ async function commandPlan(file: string | undefined, values: Values, opener: Job
   return 0;
 }
 
-async function commandCheck(file: string | undefined, opener: JobOpener): Promise<number> {
+async function commandCheck(file: string | undefined, opener: JobOpener, vars: readonly string[] = []): Promise<number> {
   const spec = await loadJob(file);
   // The where, query and constant columns run as a run now would: with today's scheduling variables.
-  const job = resolveJob(spec, schedulingVars(new Date(), spec.schedule?.timezone ?? spec.timezone));
+  const job = resolveJob(spec, { ...schedulingVars(new Date(), spec.schedule?.timezone ?? spec.timezone), ...parseVarArgs(vars) });
   const { source, target, ledger } = await opener.open(job);
   const columns = await source.columns();
+  await source.checkRead?.();
   // Planning reads the source (its key bounds, a sample, the files): it needs what a run needs.
   const ranges = await source.plan(1);
   out(`source: ok, ${columns.length} columns (${columns.map((c) => c.name).join(', ')}), readable (${ranges.length} range${ranges.length === 1 ? '' : 's'})`);
@@ -250,7 +251,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'plan':
         return await commandPlan(arg, values, opener);
       case 'check':
-        return await commandCheck(arg, opener);
+        return await commandCheck(arg, opener, values.var);
       case 'status':
         return await commandStatus(arg, values, opener);
       case 'dirty':

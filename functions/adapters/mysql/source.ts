@@ -1,6 +1,6 @@
 import type { Connection as CoreConnection, TypeCast } from 'mysql2';
 import type mysql from 'mysql2/promise';
-import { JobError } from '../../core/errors.ts';
+import { JobError, StatementError } from '../../core/errors.ts';
 import { missingColumn, selectColumns } from '../../core/mapping.ts';
 import { type SqlSource, sourceLabel } from '../../core/job-spec.ts';
 import type { Batch, Checkpoint, RangeSpec, Row, Source, SourceColumn, SourceSchema, Value } from '../../core/ports.ts';
@@ -86,8 +86,13 @@ export class MysqlSource implements Source {
 
   /** The query, then the `where` on it, run reading no row: each mistake names its key. */
   async checkRead(): Promise<void> {
-    if (this.isQuery) await this.query(probeSql(this.table.sql, undefined), 'source.query: running the query');
-    if (this.spec.where !== undefined) await this.query(probeSql(this.table.sql, this.spec.where), 'source.where: running the condition');
+    // A statement that fails here fails for the job's text (a syntax error, say): the job is wrong, not the server.
+    const run = (sql: string, doing: string) =>
+      this.query(sql, doing).catch((error: unknown) => {
+        throw error instanceof StatementError ? new JobError(error.message, { cause: error }) : error;
+      });
+    if (this.isQuery) await run(probeSql(this.table.sql, undefined), 'source.query: running the query');
+    if (this.spec.where !== undefined) await run(probeSql(this.table.sql, this.spec.where), 'source.where: running the condition');
   }
 
   async schema(): Promise<SourceSchema> {

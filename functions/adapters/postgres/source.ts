@@ -96,8 +96,13 @@ export class PostgresSource implements Source {
 
   /** The query, then the `where` on it, run reading no row: each mistake names its key. */
   async checkRead(): Promise<void> {
-    if (this.spec.query !== undefined) await this.query(probeSql(this.rel, undefined), 'source.query: running the query');
-    if (this.spec.where !== undefined) await this.query(probeSql(this.rel, this.spec.where), 'source.where: running the condition');
+    // A statement that fails here fails for the job's text (a syntax error, say): the job is wrong, not the server.
+    const run = (sql: string, doing: string) =>
+      this.query(sql, doing).catch((error: unknown) => {
+        throw error instanceof StatementError ? new JobError(error.message, { cause: error }) : error;
+      });
+    if (this.spec.query !== undefined) await run(probeSql(this.rel, undefined), 'source.query: running the query');
+    if (this.spec.where !== undefined) await run(probeSql(this.rel, this.spec.where), 'source.where: running the condition');
   }
 
   async schema(): Promise<SourceSchema> {
