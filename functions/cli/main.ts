@@ -7,7 +7,7 @@ import type { JobOpener } from '../adapters/open-job.ts';
 import { SqsPoller, SqsQueue } from '../adapters/sqs.ts';
 import { BatchsyncError, describeError, JobError } from '../core/errors.ts';
 import { jobJsonSchema, JobFileError, type JobSpec, parseJob } from '../core/job-spec.ts';
-import { mapColumns } from '../core/mapping.ts';
+import { checkSchemas } from '../core/mapping.ts';
 import { RANGES_PER_CONSUMER } from '../core/plan.ts';
 import type { Ledger } from '../core/ports.ts';
 import { redact } from '../core/redact.ts';
@@ -35,7 +35,7 @@ const USAGE = `usage: batchsync <command> [options]
   cancel RUN_ID --job FILE                        stop a run; resume can still finish it
   validate JOB                                    check the job file
   plan JOB [--var k=v]... [--json]                print the ranges, write nothing
-  check JOB                                       test connections and the column mapping
+  check JOB [--var k=v]...                        test connections, the where and the column mapping
   status [RUN_ID] [--job NAME|FILE] [--json]      runs and their ranges
   dirty RUN_ID [--json]                           the dirty records of a run
   schema                                          print the job file JSON Schema
@@ -125,10 +125,11 @@ function lifecycleContext(values: Values, opener: JobOpener): LifecycleContext {
 }
 
 /** The end of a command that ran a run: its summary, and the exit code (130: interrupted, resumable). */
-function reportRun({ run, outcome }: RunReport, spec: JobSpec, file: string, values: Values): number {
+function reportRun({ run, outcome, unmatchedKeys, warnings }: RunReport, spec: JobSpec, file: string, values: Values): number {
+  for (const warning of warnings) err(`batchsync: warning: ${warning}`);
   if (outcome === 'skipped') err(`batchsync: job ${spec.name} already succeeded for this logical time in run ${run.runId}: nothing to do`);
   if (outcome === 'interrupted') err(`batchsync: interrupted; run ${run.runId} is resumable: batchsync resume ${run.runId} --job ${file}`);
-  if (values.json) out(JSON.stringify({ ...runSummary(run), outcome }));
+  if (values.json) out(JSON.stringify({ ...runSummary(run), outcome, ...(unmatchedKeys.length && { unmatchedKeys }) }));
   else out(formatRun(run));
   if (outcome === 'interrupted') return 130;
   return run.status === 'succeeded' ? 0 : 1;
@@ -203,28 +204,39 @@ async function commandPlan(file: string | undefined, values: Values, opener: Job
   const time = logicalTime(values['logical-time']);
   const job = resolveJob(spec, { ...schedulingVars(time, spec.schedule?.timezone ?? spec.timezone), ...parseVarArgs(values.var ?? []) });
   const { source, target } = await opener.open(job);
-  mapColumns(await source.columns(), job.target.columns, job.target.table, await target.describe());
+  const checked = await checkSchemas(job, source, target);
   const ranges = await source.plan(job.channel.maxConcurrency * RANGES_PER_CONSUMER);
   const where = job.source.type === 'files' ? undefined : job.source.where;
   if (values.json) {
-    out(JSON.stringify({ job: job.name, where, ranges: ranges.map((r, id) => ({ id, description: r.description })) }));
+    const extra = { ...(checked.createDdl !== null && { createDdl: checked.createDdl }), ...(checked.unmatchedKeys.length && { unmatchedKeys: checked.unmatchedKeys }) };
+    out(JSON.stringify({ job: job.name, where, ranges: ranges.map((r, id) => ({ id, description: r.description })), ...extra }));
   } else {
+    for (const warning of checked.warnings) err(`batchsync: warning: ${warning}`);
+    if (checked.createDdl !== null) out(`target: ${job.target.table} does not exist; the run creates it first:\n${checked.createDdl}`);
     out(`job ${job.name}: ${ranges.length} ranges${where ? ` where ${where}` : ''}`);
     ranges.forEach((r, id) => out(`  ${id}  ${r.description}`));
   }
   return 0;
 }
 
-async function commandCheck(file: string | undefined, opener: JobOpener): Promise<number> {
-  const job = await loadJob(file);
+async function commandCheck(file: string | undefined, opener: JobOpener, vars: readonly string[] = []): Promise<number> {
+  const spec = await loadJob(file);
+  // The where, query and constant columns run as a run now would: with today's scheduling variables.
+  const job = resolveJob(spec, { ...schedulingVars(new Date(), spec.schedule?.timezone ?? spec.timezone), ...parseVarArgs(vars) });
   const { source, target, ledger } = await opener.open(job);
   const columns = await source.columns();
+  await source.checkRead?.();
   // Planning reads the source (its key bounds, a sample, the files): it needs what a run needs.
   const ranges = await source.plan(1);
   out(`source: ok, ${columns.length} columns (${columns.map((c) => c.name).join(', ')}), readable (${ranges.length} range${ranges.length === 1 ? '' : 's'})`);
-  const mapped = mapColumns(columns, job.target.columns, job.target.table, await target.describe());
-  await opener.checkWrite(job, mapped.map((c) => c.name));
-  out(`target: ok, ${job.target.table} (${mapped.map((c) => `${c.name} ${c.columnType}`).join(', ')}), insertable`);
+  const checked = await checkSchemas(job, source, target);
+  for (const warning of checked.warnings) out(`warning: ${warning}`);
+  const mapped = checked.columns;
+  if (checked.createDdl !== null) out(`target: ${job.target.table} does not exist; a run creates it first (target.create):\n${checked.createDdl}`);
+  else {
+    await opener.checkWrite(job, mapped.map((c) => c.name));
+    out(`target: ok, ${job.target.table} (${mapped.map((c) => `${c.name} ${c.columnType}`).join(', ')}), insertable`);
+  }
   await ledger.listRuns({ job: job.name, limit: 1 });
   out(`ledger: ok`);
   return 0;
@@ -335,7 +347,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'plan':
         return await commandPlan(arg, values, opener);
       case 'check':
-        return await commandCheck(arg, opener);
+        return await commandCheck(arg, opener, values.var);
       case 'status':
         return await commandStatus(arg, values, opener);
       case 'dirty':

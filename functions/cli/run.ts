@@ -45,6 +45,9 @@ export interface RunReport {
   run: RunRecord;
   /** What this command did with the run; `interrupted`: Ctrl-C, the run is left resumable. */
   outcome: PlanOutcome | 'interrupted';
+  /** Keys of the files that no column takes (not loaded), and a sentence on each. */
+  unmatchedKeys: string[];
+  warnings: string[];
 }
 
 /** What a worker process needs to play the event source; sent once the queue exists. */
@@ -190,7 +193,7 @@ export async function runLocally(options: RunOptions, start: Starter): Promise<R
     while (!isEnded(run.status) && planned.outcome !== 'skipped') {
       if (interrupt.signal.aborted) {
         await workers.stop();
-        return { run: (await resources.ledger.getRun(planned.runId)) as RunRecord, outcome: 'interrupted' };
+        return { ...planned, run: (await resources.ledger.getRun(planned.runId)) as RunRecord, outcome: 'interrupted' };
       }
       options.progress.update(run);
       await failDeadLetters(queue, deps, run.runId, job.channel.maxReceiveCount);
@@ -200,7 +203,7 @@ export async function runLocally(options: RunOptions, start: Starter): Promise<R
       run = (await resources.ledger.getRun(planned.runId)) as RunRecord;
     }
     options.progress.done(run);
-    return { run, outcome: planned.outcome };
+    return { run, outcome: planned.outcome, unmatchedKeys: planned.unmatchedKeys, warnings: planned.warnings };
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -3,7 +3,7 @@ import { BatchsyncError, describeError, isRetryable, JobError, RangeBusyError } 
 import { afterRunEnded, endRun, finalizeRun } from './finalize.ts';
 import type { JobSpec } from './job-spec.ts';
 import { HEARTBEAT_MS, isEnded, specHash } from './lifecycle.ts';
-import { mapColumns } from './mapping.ts';
+import { mapColumns, valueColumns, withValues } from './mapping.ts';
 import type { Chunk, ChunkResult, Events, OutRow, RangeMessage, RangeRecord, RunRecord, Target } from './ports.ts';
 import type { JobResources } from './plan.ts';
 import { readAhead } from './stream.ts';
@@ -143,8 +143,12 @@ async function consumeStarted(
   const throttled = rowsPerSecond !== null || bytesPerSecond !== null;
   let written = 0;
   try {
-    const sourceColumns = await source.columns();
-    const columns = mapColumns(sourceColumns, job.target.columns, job.target.table, await target.describe());
+    const read = await source.columns();
+    const columns = mapColumns(read, job.target.columns, job.target.table, await target.describe());
+    // Constant and variable columns: their values follow each source row's, as if the source had them.
+    const constants = valueColumns(job.target.columns);
+    const values = constants.map((c) => c.value);
+    const sourceColumns = [...read, ...constants.map((c) => ({ name: c.name, type: 'text' }))];
     const convert = buildConverter(sourceColumns, columns, { timeZone: job.timezone, emptyAsNull: job.target.emptyAsNull });
     const sourceNames = sourceColumns.map((c) => c.name);
     const batchRows = chunkRows(job);
@@ -152,6 +156,7 @@ async function consumeStarted(
     async function* chunks(): AsyncGenerator<Chunk> {
       let from = range.checkpoint;
       for await (const batch of source.read(range.spec, from, batchRows)) {
+        withValues(batch.rows, values);
         const converted = convert(batch.rows, rangeId);
         for (const { record, reason } of batch.rejected ?? []) {
           converted.dirty.push({ rangeId, column: null, reason, record: boundedJson(record) });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { JobError } from './errors.ts';
+import { didYouMean } from './suggest.ts';
 
 /**
  * The job file contract (DESIGN.md "Job file"). Every key is known: an
@@ -34,7 +35,8 @@ const Columns = z.array(nonEmpty).min(1);
 
 const SqlSourceFields = {
   connection: Connection,
-  table: nonEmpty.describe('Table name, optionally schema-qualified (schema.table)'),
+  table: nonEmpty.optional().describe('Table name, optionally schema-qualified (schema.table); or give query'),
+  query: nonEmpty.optional().describe('A SELECT read in place of a table (as DataX querySql); may use ${vars}'),
   columns: Columns.optional().describe('Columns to read; default all'),
   where: nonEmpty.optional().describe('SQL condition selecting the rows; may use ${vars}'),
   splitKey: z.union([nonEmpty, z.array(nonEmpty).min(1)]).optional().describe('Key the ranges are cut on; default the primary key'),
@@ -42,8 +44,14 @@ const SqlSourceFields = {
   replicaFallback: z.boolean().optional().describe('Read from the primary when the replica is unreachable'),
 };
 
-export const PostgresSource = z.strictObject({ type: z.literal('postgres'), ...SqlSourceFields });
-export const MysqlSource = z.strictObject({ type: z.literal('mysql'), ...SqlSourceFields });
+/** A SQL source reads a table or a query, never both. */
+const oneOfTableQuery = [
+  (s: { table?: string; query?: string }) => (s.table === undefined) !== (s.query === undefined),
+  { message: 'give exactly one of table, query' },
+] as const;
+
+export const PostgresSource = z.strictObject({ type: z.literal('postgres'), ...SqlSourceFields }).refine(...oneOfTableQuery);
+export const MysqlSource = z.strictObject({ type: z.literal('mysql'), ...SqlSourceFields }).refine(...oneOfTableQuery);
 
 export const CsvOptions = z.strictObject({
   header: z.boolean().default(true).describe('The first record holds the column names'),
@@ -71,6 +79,11 @@ export const FilesSource = z.strictObject({
 export const Source = z.discriminatedUnion('type', [PostgresSource, MysqlSource, FilesSource]);
 export type Source = z.infer<typeof Source>;
 export type SqlSource = z.infer<typeof PostgresSource> | z.infer<typeof MysqlSource>;
+
+/** What a SQL source reads, for messages: its table, or "source.query". */
+export function sourceLabel(spec: { table?: string; query?: string }): string {
+  return spec.table ?? 'source.query';
+}
 export type FilesSource = z.infer<typeof FilesSource>;
 
 const identifier = z.string().regex(/^[A-Za-z0-9_$]{1,64}$/, { message: 'must be 1-64 letters, digits, _ or $' });
@@ -81,11 +94,23 @@ export const Ledger = z.strictObject({
 });
 export type Ledger = z.infer<typeof Ledger>;
 
+/** A target column given a constant or `${var}` value for every row; it takes no source column. */
+export const ValueColumn = z.strictObject({
+  name: nonEmpty,
+  value: z.string().describe('The value of every row; may use ${vars}'),
+});
+export type ValueColumn = z.infer<typeof ValueColumn>;
+
 export const MysqlTarget = z.strictObject({
   type: z.literal('mysql'),
   connection: Connection,
   table: nonEmpty,
-  columns: Columns.optional().describe("Target columns, position by position; default the source's names"),
+  columns: z
+    .array(z.union([nonEmpty, ValueColumn]))
+    .min(1)
+    .optional()
+    .describe("Target columns, position by position (a { name, value } entry takes no source column); default the source's names"),
+  create: z.boolean().default(false).describe("Create the table from the source's schema when it does not exist (never altered)"),
   writeMode: z.enum(['insert', 'ignore', 'replace', 'upsert']).default('insert'),
   loadMode: z.enum(['append', 'truncate', 'swap']).default('append'),
   preSql: z.array(nonEmpty).default([]),
@@ -145,11 +170,35 @@ function formatPath(path: readonly PropertyKey[]): string {
   return out || '(top level)';
 }
 
-/** Each problem of a parse as `path: message`, unknown keys named one by one. */
+/** The keys the schema knows at `path` (every option of a union): what a mistyped key is compared with. */
+function keysAt(schema: z.core.$ZodType, path: readonly PropertyKey[]): string[] {
+  const def = schema._zod.def as unknown as Record<string, unknown> & { type: string };
+  switch (def.type) {
+    case 'object': {
+      const shape = def.shape as Record<string, z.core.$ZodType>;
+      if (!path.length) return Object.keys(shape);
+      const next = shape[String(path[0])];
+      return next ? keysAt(next, path.slice(1)) : [];
+    }
+    case 'union':
+      return [...new Set((def.options as z.core.$ZodType[]).flatMap((o) => keysAt(o, path)))];
+    case 'array':
+      return path.length && typeof path[0] === 'number' ? keysAt(def.element as z.core.$ZodType, path.slice(1)) : [];
+    case 'optional':
+    case 'default':
+    case 'nullable':
+    case 'prefault':
+      return keysAt(def.innerType as z.core.$ZodType, path);
+    default:
+      return [];
+  }
+}
+
+/** Each problem of a parse as `path: message`, unknown keys named one by one (with the known key they likely meant). */
 export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
   return issues.flatMap((issue) =>
     issue.code === 'unrecognized_keys'
-      ? issue.keys.map((key) => `${formatPath([...issue.path, key])}: unknown key`)
+      ? issue.keys.map((key) => `${formatPath([...issue.path, key])}: unknown key${didYouMean(key, keysAt(JobSpec, issue.path))}`)
       : [`${formatPath(issue.path)}: ${issue.message}`],
   );
 }

@@ -2,7 +2,7 @@ import { describeError, isRetryable, JobError } from './errors.ts';
 import { endRun, finalizeRun } from './finalize.ts';
 import type { JobSpec } from './job-spec.ts';
 import { canonicalVars, dataHash, isEnded, isUnfinished, runMovesTo, specHash, varsHash } from './lifecycle.ts';
-import { mapColumns } from './mapping.ts';
+import { checkSchemas } from './mapping.ts';
 import type { Events, Ledger, Queue, RangeMessage, RunRecord, Source, Target } from './ports.ts';
 import { resolveRun } from './vars.ts';
 
@@ -56,6 +56,9 @@ export interface PlanResult {
   queued: number;
   /** The job resolved for the run. */
   job: JobSpec;
+  /** Keys of the files that no column takes (not loaded), and a sentence on each. */
+  unmatchedKeys: string[];
+  warnings: string[];
 }
 
 /** Ranges to aim for: enough that consumers finishing at different times stay busy. */
@@ -77,7 +80,8 @@ export async function planRun(request: PlanRequest, deps: PlannerDeps): Promise<
   const job = resolveRun(request.job, logicalTime, vars);
   const resources = await deps.open(job);
   const { source, target, ledger } = resources;
-  mapColumns(await source.columns(), job.target.columns, job.target.table, await target.describe());
+  const { createDdl, unmatchedKeys, warnings } = await checkSchemas(job, source, target);
+  const checked = { job, unmatchedKeys, warnings };
   // An unreadable source fails here, before pre-SQL, truncate or swap touch the target.
   await source.check?.();
 
@@ -94,9 +98,9 @@ export async function planRun(request: PlanRequest, deps: PlannerDeps): Promise<
     // Newest attempt first.
     const latest = runs.find((r) => varsHash(r.vars) === hash);
     if (latest && mode !== 'rerun') {
-      if (latest.status === 'succeeded' || (mode === 'trigger' && isEnded(latest.status))) return { runId: latest.runId, outcome: 'skipped', ranges: latest.ranges, queued: 0, job };
-      if (mode === 'trigger' && latest.status !== 'pending') return { runId: latest.runId, outcome: 'joined', ranges: latest.ranges, queued: 0, job };
-      return { runId: latest.runId, outcome: continuing(latest), ...(await continueRun(latest, job, resources, deps)), job };
+      if (latest.status === 'succeeded' || (mode === 'trigger' && isEnded(latest.status))) return { runId: latest.runId, outcome: 'skipped', ranges: latest.ranges, queued: 0, ...checked };
+      if (mode === 'trigger' && latest.status !== 'pending') return { runId: latest.runId, outcome: 'joined', ranges: latest.ranges, queued: 0, ...checked };
+      return { runId: latest.runId, outcome: continuing(latest), ...(await continueRun(latest, job, resources, deps, createDdl)), ...checked };
     }
     if (latest && isUnfinished(latest.status)) {
       throw new JobError(`run ${latest.runId} of job ${job.name} at this logical time is still ${latest.status}: cancel it first (batchsync cancel ${latest.runId}) or resume it`);
@@ -105,7 +109,7 @@ export async function planRun(request: PlanRequest, deps: PlannerDeps): Promise<
     await ledger.createRun({ runId, job: job.name, logicalTime, vars, attempt: (latest?.attempt ?? 0) + 1, dataHash: dataHash(job) });
     for (const earlier of runs) if (!earlier.supersededBy) await ledger.updateRun(earlier.runId, { from: [earlier.status], supersededBy: runId });
     const run = (await ledger.getRun(runId)) as RunRecord;
-    return { runId, outcome: 'created', ...(await continueRun(run, job, resources, deps)), job };
+    return { runId, outcome: 'created', ...(await continueRun(run, job, resources, deps, createDdl)), ...checked };
   });
 }
 
@@ -119,7 +123,13 @@ const continuing = (run: RunRecord): PlanOutcome => (isUnfinished(run.status) &&
  * every range that is not done, and finalizes when none is left. Returns
  * the run's ranges and how many were queued.
  */
-async function continueRun(run: RunRecord, job: JobSpec, resources: JobResources, deps: PlannerDeps): Promise<{ ranges: number; queued: number }> {
+async function continueRun(
+  run: RunRecord,
+  job: JobSpec,
+  resources: JobResources,
+  deps: PlannerDeps,
+  createDdl: string | null = null,
+): Promise<{ ranges: number; queued: number }> {
   const { source, target, ledger } = resources;
   const events = deps.events;
   if (isEnded(run.status)) {
@@ -133,6 +143,8 @@ async function continueRun(run: RunRecord, job: JobSpec, resources: JobResources
   }
   if (!run.prepared || (isEnded(run.status) && job.target.loadMode === 'swap')) {
     try {
+      // target.create: the table is made before the first range (and before a swap's staging table, made like it).
+      if (createDdl !== null) await target.create?.(createDdl);
       await target.prepare(run.runId);
     } catch (error) {
       if (!isRetryable(error)) await endRun(run.runId, 'failed', describeError(error), { ledger, target, events });
@@ -188,9 +200,9 @@ export async function resumeRun(runId: string, spec: JobSpec, deps: PlannerDeps)
   }
   return resources.ledger.withPlanLock(job.name, first.logicalTime, async () => {
     const run = (await resources.ledger.getRun(runId)) as RunRecord;
-    if (run.status === 'succeeded') return { runId, outcome: 'skipped', ranges: run.ranges, queued: 0, job };
+    if (run.status === 'succeeded') return { runId, outcome: 'skipped', ranges: run.ranges, queued: 0, job, unmatchedKeys: [], warnings: [] };
     if (run.supersededBy) throw new JobError(`run ${runId} was replaced by run ${run.supersededBy}: resume that one`);
-    return { runId, outcome: continuing(run), ...(await continueRun(run, job, resources, deps)), job };
+    return { runId, outcome: continuing(run), ...(await continueRun(run, job, resources, deps)), job, unmatchedKeys: [], warnings: [] };
   });
 }
 
@@ -203,7 +215,7 @@ export async function resumeRun(runId: string, spec: JobSpec, deps: PlannerDeps)
 export async function rerunRefusal(job: JobSpec, target: Target): Promise<string | null> {
   const { loadMode, writeMode, preSql } = job.target;
   if (loadMode !== 'append' || preSql.length > 0) return null;
-  if ((writeMode === 'replace' || writeMode === 'upsert') && (await target.hasUniqueKey())) return null;
+  if ((writeMode === 'replace' || writeMode === 'upsert') && ((await target.uniqueKeys?.()) ?? []).length > 0) return null;
   const why =
     writeMode === 'replace' || writeMode === 'upsert'
       ? `${writeMode} into ${job.target.table}, which has no primary or unique key`

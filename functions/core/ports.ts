@@ -34,9 +34,29 @@ export interface SourceColumn {
   type: string;
 }
 
+/**
+ * A source's schema as `target.create` needs it: each column's own type
+ * (in the source's dialect), its key, and for untyped files a sample of rows
+ * to infer types from.
+ */
+export interface SourceSchema {
+  dialect: 'postgres' | 'mysql' | 'parquet' | 'csv' | 'jsonl';
+  columns: Array<SourceColumn & { nullable: boolean }>;
+  /** The primary key, or the job's split key; empty when there is none. */
+  key: string[];
+  /** Rows of `columns` (CSV and JSON Lines only): what their types are inferred from. */
+  sample?: Row[];
+}
+
 /** Something to read from: split into ranges, read one range as batches. */
 export interface Source {
   columns(): Promise<SourceColumn[]>;
+  /** Runs the job's `where` (or query) reading no rows: a mistake fails here, naming the key, not in a range. */
+  checkRead?(): Promise<void>;
+  /** The schema a created target table is made from. */
+  schema?(): Promise<SourceSchema>;
+  /** Every key the data carries (a CSV header, the first JSON Lines record): those matching no read column are reported. */
+  fileKeys?(): Promise<string[]>;
   /** Cuts the source into about `ranges` ranges of similar size, without reading it all. */
   plan(ranges: number): Promise<RangeSpec[]>;
   /** Streams the range's rows after `after` (from its start when null) in batches of about `batchRows`. */
@@ -115,14 +135,19 @@ export interface ChunkResult {
  * transaction; the run's end (swapping the staging table in, post-SQL).
  */
 export interface Target {
+  /** The live columns; a MissingTableError when the table does not exist. */
   describe(): Promise<TargetColumn[]>;
+  /** The columns of each primary and unique key: what upsert, replace and ignore find an existing row by. */
+  uniqueKeys?(): Promise<string[][]>;
+  /** The CREATE TABLE for a source's schema, and the columns it would make: nothing is run. */
+  createPlan?(schema: SourceSchema): { ddl: string; columns: TargetColumn[] };
+  /** Runs a createPlan's DDL (CREATE TABLE IF NOT EXISTS: an existing table is never altered). */
+  create?(ddl: string): Promise<void>;
   prepare(runId: string): Promise<void>;
   write(chunk: Chunk): Promise<ChunkResult>;
   publish(runId: string): Promise<void>;
   /** A run that failed or was cancelled: drops what only it could use (swap: its staging table). */
   discard(runId: string): Promise<void>;
-  /** True when the target table has a primary or unique key (so replace/upsert cannot duplicate a row). */
-  hasUniqueKey(): Promise<boolean>;
 }
 
 export type { RangeStatus, RunStatus } from './lifecycle.ts';

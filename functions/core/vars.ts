@@ -43,8 +43,8 @@ function resolveConnection(c: Connection, vars: Record<string, string>, where: s
 }
 
 /**
- * The job with every variable resolved in `where`, `preSql`, `postSql` and
- * connection URLs: what a run executes, fixed at planning time.
+ * The job with every variable resolved in `where`, `query`, `preSql`,
+ * `postSql`, constant column values and connection URLs: what a run executes, fixed at planning time.
  */
 export function resolveJob(job: JobSpec, vars: Record<string, string>): JobSpec {
   const source = job.source;
@@ -56,6 +56,7 @@ export function resolveJob(job: JobSpec, vars: Record<string, string>): JobSpec 
           connection: resolveConnection(source.connection, vars, 'source.connection'),
           ...(source.replica && { replica: resolveConnection(source.replica, vars, 'source.replica') }),
           ...(source.where !== undefined && { where: substitute(source.where, vars, 'source.where') }),
+          ...(source.query !== undefined && { query: substitute(source.query, vars, 'source.query') }),
         };
   const target = job.target;
   return {
@@ -64,6 +65,9 @@ export function resolveJob(job: JobSpec, vars: Record<string, string>): JobSpec 
     target: {
       ...target,
       connection: resolveConnection(target.connection, vars, 'target.connection'),
+      ...(target.columns && {
+        columns: target.columns.map((c, i) => (typeof c === 'string' ? c : { ...c, value: substitute(c.value, vars, `target.columns[${i}].value`) })),
+      }),
       preSql: target.preSql.map((s, i) => substitute(s, vars, `target.preSql[${i}]`)),
       postSql: target.postSql.map((s, i) => substitute(s, vars, `target.postSql[${i}]`)),
     },

@@ -61,7 +61,7 @@ describe('jobs that cannot be deployed', () => {
     const error = await loadDeployJobs(dir, 'batchsync-').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DeployJobsError);
     expect((error as DeployJobsError).problems).toEqual([
-      'bad.json: target.colums: unknown key',
+      'bad.json: target.colums: unknown key; did you mean columns?',
       expect.stringMatching(/^broken\.json: invalid JSON/),
       'good.json: name: job "good" is also the name of copy.json',
     ]);

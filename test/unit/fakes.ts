@@ -166,8 +166,8 @@ export class MemoryTarget implements Target {
     this.events.push(`discard ${runId}`);
   }
   keyed = true;
-  async hasUniqueKey(): Promise<boolean> {
-    return this.keyed;
+  async uniqueKeys(): Promise<string[][]> {
+    return this.keyed ? [[this.live[0].name]] : [];
   }
   async write(chunk: Chunk): Promise<ChunkResult> {
     this.writes++;

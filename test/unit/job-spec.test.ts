@@ -18,7 +18,7 @@ describe('job file', () => {
   });
 
   it('names every unknown key with its path', () => {
-    expect(checkJob({ ...minimal, extra: 1, target: { ...minimal.target, colums: [] } }).sort()).toEqual(['extra: unknown key', 'target.colums: unknown key']);
+    expect(checkJob({ ...minimal, extra: 1, target: { ...minimal.target, colums: [] } }).sort()).toEqual(['extra: unknown key', 'target.colums: unknown key; did you mean columns?']);
   });
 
   it('rejects wrong types, bad names, bad time zones and ambiguous connections', () => {

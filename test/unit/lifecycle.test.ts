@@ -149,7 +149,7 @@ describe('the sweep', () => {
     const { planner, ledger, messages, events, consumeAll } = setup();
     await planRun({ job: spec, logicalTime: T, vars: {}, mode: 'trigger' }, planner);
     messages.splice(0); // lost with a dead local runner
-    ledger.run('run-1').lastActivity = new Date(Date.now() - STALLED_MS - 1000);
+    ledger.run('run-1').lastActivity = ledger.run('run-1').createdAt = new Date(Date.now() - STALLED_MS - 1000);
     const deps = { ...planner, queueFor: () => planner.queue, ledgerOf: async () => ledger, now: () => new Date(), stuckAfterMs: 1 };
     const [result] = await sweep([spec], deps);
     expect(result).toMatchObject({ job: 'memo', resumed: ['run-1'], stuck: 1 });

@@ -1,6 +1,6 @@
 import { JobError } from '../../core/errors.ts';
 import type { FilesSource as FilesSpec } from '../../core/job-spec.ts';
-import type { Batch, Checkpoint, RangeSpec, Source, SourceColumn } from '../../core/ports.ts';
+import type { Batch, Checkpoint, RangeSpec, Row, Source, SourceColumn, SourceSchema } from '../../core/ports.ts';
 import { CsvFileFormat } from './csv-format.ts';
 import type { FileFormat, Part, Projection, SizedPart } from './format.ts';
 import { JsonlFileFormat } from './jsonl-format.ts';
@@ -10,6 +10,9 @@ import type { FileStore } from './store.ts';
 interface Bounds {
   parts: Part[];
 }
+
+/** Rows of the first range that CSV and JSON Lines column types are inferred from, for `target.create`. */
+const SAMPLE_ROWS = 1000;
 
 /** A range never gets smaller than this (small files are grouped up to the range size)… */
 const MIN_RANGE_BYTES = 256 << 10;
@@ -50,6 +53,28 @@ export class FilesSource implements Source {
     const { names, columns } = await this.fileColumns();
     const projection = this.projection(names);
     return projection.names.map((name, k) => columns[projection.indexes[k]] ?? { name, type: 'json' });
+  }
+
+  async schema(): Promise<SourceSchema> {
+    const columns = (await this.columns()).map((c) => ({ ...c, nullable: true }));
+    if (this.spec.format === 'parquet') return { dialect: 'parquet', columns, key: [] };
+    const sample: Row[] = [];
+    const [first] = await this.plan(1);
+    if (first) {
+      for await (const batch of this.read(first, null, SAMPLE_ROWS)) {
+        sample.push(...batch.rows.slice(0, SAMPLE_ROWS - sample.length));
+        if (sample.length >= SAMPLE_ROWS) break;
+      }
+    }
+    return { dialect: this.spec.format, columns, key: [], sample };
+  }
+
+  /** The keys of the first file (its CSV header, its first JSON Lines record): those no column reads are reported. */
+  async fileKeys(): Promise<string[]> {
+    if (this.spec.format === 'parquet' || (this.spec.format === 'csv' && this.spec.csv?.header === false)) return [];
+    const [first] = await this.store.list();
+    if (!first) return [];
+    return ((await this.format.columns(first)) ?? []).map((c) => c.name);
   }
 
   async plan(ranges: number): Promise<RangeSpec[]> {

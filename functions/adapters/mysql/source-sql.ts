@@ -15,7 +15,9 @@ export type Bounds =
   /** Keys from `from` (inclusive) to `to` (exclusive); null: unbounded. */
   | { by: 'key'; key: string[]; kinds: KeyKind[]; from: JsonKey | null; to: JsonKey | null }
   /** Rows where a split key column is NULL (no key range holds them), read in `order` (the primary key). */
-  | { by: 'null-key'; key: string[]; order: string[]; kinds: KeyKind[] };
+  | { by: 'null-key'; key: string[]; order: string[]; kinds: KeyKind[] }
+  /** A query's rows (those where a `nullKey` column is NULL, when given), in the order of all their columns; the checkpoint is a count. */
+  | { by: 'rows'; nullKey: string[] | null };
 
 /** A key as JSON: bytes as `{ x: hex }`, so a checkpoint or bound survives the ledger. */
 export type JsonKey = Array<string | number | { x: string }>;
@@ -86,6 +88,10 @@ export function allOf(parts: readonly Sql[]): Sql {
 /** The conditions of a range after `after` (its order key as JSON), the job's `where` first. */
 export function rangeConditions(where: string | undefined, bounds: Bounds, after: JsonKey | null): Sql {
   const parts: Sql[] = where ? [{ sql: `(${where})`, values: [] }] : [];
+  if (bounds.by === 'rows') {
+    if (bounds.nullKey) parts.push({ sql: `(${bounds.nullKey.map((k) => `${quoteId(k)} IS NULL`).join(' OR ')})`, values: [] });
+    return allOf(parts);
+  }
   if (bounds.by === 'key') {
     if (bounds.from) parts.push(keyCompare(bounds.key, '>=', bindKey(bounds.kinds, decodeKey(bounds.from))));
     if (bounds.to) parts.push(keyCompare(bounds.key, '<', bindKey(bounds.kinds, decodeKey(bounds.to))));
@@ -107,6 +113,33 @@ const list = (columns: readonly string[], suffix = '') => columns.map((c) => `${
 export function readSql(table: string, select: readonly string[], order: readonly string[], where: Sql): Sql {
   return { sql: `SELECT ${list([...select, ...order])} FROM ${table} WHERE ${where.sql} ORDER BY ${list(order)}`, values: where.values };
 }
+
+/**
+ * A query's rows from the `offset`-th, ordered by every column: a resumed
+ * read skips exactly the rows written (rows equal in every column are
+ * interchangeable).
+ */
+export function rowsReadSql(from: string, select: readonly string[], where: Sql, offset: number): Sql {
+  const order = select.map((_, i) => String(i + 1)).join(', ');
+  return { sql: `SELECT ${list(select)} FROM ${from} WHERE ${where.sql} ORDER BY ${order} LIMIT 18446744073709551615 OFFSET ${offset}`, values: where.values };
+}
+
+/** The job's where (and query) run reading no row. */
+export function probeSql(from: string, where: string | undefined): string {
+  return `SELECT 1 FROM ${from} WHERE ${where ? `(${where})` : 'TRUE'} LIMIT 0`;
+}
+
+/** Every n-th key of a query's rows in key order (about `rows` of them): where a query is cut, having no index to estimate with. */
+export function sampleKeysSql(from: string, key: readonly string[], where: string | undefined, rows: number): string {
+  const keys = list(key);
+  const conditions = [...(where ? [`(${where})`] : []), ...key.map((k) => `${quoteId(k)} IS NOT NULL`)].join(' AND ');
+  return `SELECT ${keys} FROM (SELECT ${keys}, ROW_NUMBER() OVER (ORDER BY ${keys}) AS batchsync_rn, COUNT(*) OVER () AS batchsync_n
+            FROM ${from} WHERE ${conditions}) s
+          WHERE MOD(batchsync_rn, GREATEST(1, FLOOR(batchsync_n / ${rows}))) = 0 ORDER BY batchsync_rn`;
+}
+
+/** Tables of a database: what a mistyped source table is compared with. */
+export const TABLE_NAMES = 'SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?';
 
 /** The optimizer's estimate of rows in a key interval (an index dive at each end, no scan). */
 export function estimateSql(table: string, index: string, where: Sql): Sql {

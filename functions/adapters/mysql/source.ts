@@ -1,16 +1,17 @@
 import type { Connection as CoreConnection, TypeCast } from 'mysql2';
 import type mysql from 'mysql2/promise';
-import { JobError } from '../../core/errors.ts';
-import { selectColumns } from '../../core/mapping.ts';
-import type { SqlSource } from '../../core/job-spec.ts';
-import type { Batch, Checkpoint, RangeSpec, Row, Source, SourceColumn, Value } from '../../core/ports.ts';
+import { JobError, StatementError } from '../../core/errors.ts';
+import { missingColumn, selectColumns } from '../../core/mapping.ts';
+import { type SqlSource, sourceLabel } from '../../core/job-spec.ts';
+import type { Batch, Checkpoint, RangeSpec, Row, Source, SourceColumn, SourceSchema, Value } from '../../core/ports.ts';
+import { didYouMean } from '../../core/suggest.ts';
 import {
   cutPoints, estimatedPoints, type IntervalProbe, type Key, type KeyPoint, type KeyValue, middleBytes, middleInteger, middleString, sameKey,
 } from '../../core/split.ts';
 import { mysqlError } from './connect.ts';
 import {
-  allOf, bindKey, type Bounds, edgeKeySql, encodeKey, estimateSql, INDEXES, type JsonKey, keyCompare, type KeyKind, rangeConditions, readSql,
-  selectivitySql, shown, SOURCE_COLUMNS, type Sql, TABLE_ROWS,
+  allOf, bindKey, type Bounds, edgeKeySql, encodeKey, estimateSql, INDEXES, type JsonKey, keyCompare, type KeyKind, probeSql, rangeConditions, readSql,
+  rowsReadSql, sampleKeysSql, selectivitySql, shown, SOURCE_COLUMNS, type Sql, TABLE_NAMES, TABLE_ROWS,
 } from './source-sql.ts';
 import { quoteId, type TableName, tableName } from './sql.ts';
 
@@ -57,10 +58,16 @@ const MAX_POINTS = 2048;
 const NET_WRITE_TIMEOUT = 3600;
 /** Rows read at the start of each interval to weigh it by the job's `where`. */
 const SELECTIVITY_ROWS = 200;
+/** Keys of a query's rows the planner cuts on (a query has no index to estimate with). */
+const QUERY_SAMPLE_KEYS = 20_000;
 
 export class MysqlSource implements Source {
   private readonly table: TableName;
   private cached: MyColumn[] | null = null;
+  /** Reading a query (as a subquery, `table.sql`) instead of a table. */
+  private readonly isQuery: boolean;
+  /** The table, or "source.query", for messages. */
+  private readonly label: string;
 
   /**
    * `pool` is where every read goes: the replica when the job names one.
@@ -72,7 +79,28 @@ export class MysqlSource implements Source {
     database: string,
     private readonly server: string,
   ) {
-    this.table = tableName(spec.table, database);
+    this.isQuery = spec.query !== undefined;
+    this.table = this.isQuery ? { database, table: '', sql: `(${spec.query}) AS batchsync_q` } : tableName(spec.table as string, database);
+    this.label = sourceLabel(spec);
+  }
+
+  /** The query, then the `where` on it, run reading no row: each mistake names its key. */
+  async checkRead(): Promise<void> {
+    // A statement that fails here fails for the job's text (a syntax error, say): the job is wrong, not the server.
+    const run = (sql: string, doing: string) =>
+      this.query(sql, doing).catch((error: unknown) => {
+        throw error instanceof StatementError ? new JobError(error.message, { cause: error }) : error;
+      });
+    if (this.isQuery) await run(probeSql(this.table.sql, undefined), 'source.query: running the query');
+    if (this.spec.where !== undefined) await run(probeSql(this.table.sql, this.spec.where), 'source.where: running the condition');
+  }
+
+  async schema(): Promise<SourceSchema> {
+    const columns = (await this.selected()).map((c) => ({ name: c.name, type: c.type, nullable: c.nullable }));
+    let key: string[] = [];
+    if (this.spec.splitKey !== undefined) key = Array.isArray(this.spec.splitKey) ? this.spec.splitKey : [this.spec.splitKey];
+    else if (!this.isQuery) key = (await this.indexes()).get('PRIMARY')?.columns ?? [];
+    return { dialect: 'mysql', columns, key: key.every((k) => columns.some((c) => c.name.toLowerCase() === k.toLowerCase())) ? key : [] };
   }
 
   async columns(): Promise<SourceColumn[]> {
@@ -80,6 +108,7 @@ export class MysqlSource implements Source {
   }
 
   async plan(ranges: number): Promise<RangeSpec[]> {
+    if (this.isQuery) return this.planQuery(ranges);
     const key = await this.splitKey();
     const names = key.columns.map((c) => c.name);
     const cuts = cutPoints(await this.points(key, ranges), ranges);
@@ -99,9 +128,13 @@ export class MysqlSource implements Source {
   async *read(range: RangeSpec, after: Checkpoint | null, batchRows: number): AsyncGenerator<Batch> {
     const bounds = range.bounds as Bounds;
     const columns = await this.selected();
-    const order = bounds.by === 'key' ? bounds.key : bounds.order;
-    const where = rangeConditions(this.spec.where, bounds, after === null ? null : (JSON.parse(after) as JsonKey));
-    const { sql, values } = readSql(this.table.sql, columns.map((c) => c.name), order, where);
+    // A query's rows without a key are read in the order of all their columns, the checkpoint a count.
+    const byRows = bounds.by === 'rows';
+    const order = bounds.by === 'key' ? bounds.key : bounds.by === 'null-key' ? bounds.order : [];
+    let count = byRows && after !== null ? Number(after) : 0;
+    const where = rangeConditions(this.spec.where, bounds, after === null || byRows ? null : (JSON.parse(after) as JsonKey));
+    const { sql, values } = byRows ? rowsReadSql(this.table.sql, columns.map((c) => c.name), where, count) : readSql(this.table.sql, columns.map((c) => c.name), order, where);
+    const checkpointOf = byRows ? () => String(count) : (key: Value[]) => JSON.stringify(encodeKey(key as KeyValue[]));
     const normalizers = columns.map((c) => normalizer(c.dataType));
     const width = columns.length;
 
@@ -121,8 +154,8 @@ export class MysqlSource implements Source {
       for await (const row of stream as AsyncIterable<Value[]>) {
         const key = row.splice(width);
         // A batch closes only where the key changes, so a checkpoint never splits equal keys.
-        if (rows.length >= batchRows && !sameKey(key as KeyValue[], lastKey as KeyValue[])) {
-          yield { rows, checkpoint: JSON.stringify(encodeKey(lastKey as KeyValue[])) };
+        if (rows.length >= batchRows && (byRows || !sameKey(key as KeyValue[], lastKey as KeyValue[]))) {
+          yield { rows, checkpoint: checkpointOf(lastKey) };
           rows = [];
         }
         for (let i = 0; i < width; i++) {
@@ -130,17 +163,48 @@ export class MysqlSource implements Source {
           if (normalize && row[i] !== null) row[i] = normalize(row[i]);
         }
         rows.push(row);
+        count++;
         lastKey = key;
       }
-      if (rows.length) yield { rows, checkpoint: JSON.stringify(encodeKey(lastKey as KeyValue[])) };
+      if (rows.length) yield { rows, checkpoint: checkpointOf(lastKey) };
       finished = true;
     } catch (error) {
-      throw mysqlError(error, this.server, `reading ${this.spec.table}`);
+      throw mysqlError(error, this.server, `reading ${this.label}`);
     } finally {
       // A result left half-read (an error, or the consumer stopped early) leaves the connection mid-protocol.
       if (finished) conn.release();
       else conn.destroy();
     }
+  }
+
+  /**
+   * A query is cut on its split key at quantiles of the keys of its rows
+   * (it has no index to estimate with), or read as one range without one.
+   * Rows whose key is NULL are a range of their own, read in row order.
+   */
+  private async planQuery(ranges: number): Promise<RangeSpec[]> {
+    if (this.spec.splitKey === undefined) return [this.range({ by: 'rows', nullKey: null })];
+    const all = await this.allColumns();
+    const columns = (Array.isArray(this.spec.splitKey) ? this.spec.splitKey : [this.spec.splitKey]).map((name) => this.keyColumn(all, name));
+    const names = columns.map((c) => c.name);
+    const kinds = columns.map((c) => KEY_KINDS[c.dataType]);
+    const keys = await this.keyRows({ sql: sampleKeysSql(this.table.sql, names, this.spec.where, QUERY_SAMPLE_KEYS), values: [] }, 'sampling the split key of source.query');
+    const cuts = cutPoints(keys.map((key) => ({ key, weight: 1 })), ranges);
+    const out: RangeSpec[] = [];
+    for (let i = 0; i <= cuts.length; i++) {
+      const from = i === 0 ? null : encodeKey(cuts[i - 1]);
+      out.push(this.range({ by: 'key', key: names, kinds, from, to: i === cuts.length ? null : encodeKey(cuts[i]) }));
+    }
+    out.push(this.range({ by: 'rows', nullKey: names }));
+    return out;
+  }
+
+  /** A split key column, by name (any case), that orders usefully. */
+  private keyColumn(all: readonly MyColumn[], name: string): MyColumn {
+    const column = all.find((c) => c.name.toLowerCase() === name.toLowerCase());
+    if (!column) throw missingColumn('source.splitKey', name, this.label, all.map((c) => c.name));
+    if (!KEY_KINDS[column.dataType]) throw new JobError(`source.splitKey: column "${name}" is ${column.type}, which cannot be split into ranges (use an integer, string, date/time, decimal or binary column)`);
+    return column;
   }
 
   private range(bounds: Bounds): RangeSpec {
@@ -240,12 +304,7 @@ export class MysqlSource implements Source {
       if (!unique) throw new JobError(`source.splitKey: ${this.spec.table} has no primary key; name the column(s) to split on (an indexed key)`);
       wanted = unique.columns;
     }
-    const columns = wanted.map((name) => {
-      const column = all.find((c) => c.name.toLowerCase() === name.toLowerCase());
-      if (!column) throw new JobError(`source.splitKey: column "${name}" does not exist in ${this.spec.table}`);
-      if (!KEY_KINDS[column.dataType]) throw new JobError(`source.splitKey: column "${name}" is ${column.type}, which cannot be split into ranges (use an integer, string, date/time, decimal or binary column)`);
-      return column;
-    });
+    const columns = wanted.map((name) => this.keyColumn(all, name));
     const startsWithKey = (ix: IndexInfo) => !ix.prefix && columns.every((c, i) => ix.columns[i]?.toLowerCase() === c.name.toLowerCase());
     const index = startsWithKey(indexes.get('PRIMARY') ?? NO_INDEX) ? 'PRIMARY' : [...indexes.entries()].find(([, ix]) => startsWithKey(ix))?.[0];
     if (!index) {
@@ -272,17 +331,38 @@ export class MysqlSource implements Source {
 
   private async allColumns(): Promise<MyColumn[]> {
     if (this.cached) return this.cached;
+    if (this.isQuery) {
+      this.cached = await this.queryColumns();
+      return this.cached;
+    }
     const rows = await this.query<Array<{ name: string; type: string; dataType: string; nullable: string }>>(SOURCE_COLUMNS, 'reading the source schema', [
       this.table.database,
       this.table.table,
     ]);
-    if (!rows.length) throw new JobError(`source.table: table ${this.table.database}.${this.table.table} does not exist on ${this.server}`);
+    if (!rows.length) {
+      const names = await this.query<Array<{ name: string }>>(TABLE_NAMES, 'listing tables', [this.table.database]).catch(() => []);
+      throw new JobError(`source.table: table ${this.table.database}.${this.table.table} does not exist on ${this.server}${didYouMean(this.table.table, names.map((n) => n.name))}`);
+    }
     this.cached = rows.map((r) => ({ name: r.name, type: r.type, dataType: r.dataType.toLowerCase(), nullable: r.nullable === 'YES' }));
     return this.cached;
   }
 
   private async selected(): Promise<MyColumn[]> {
-    return selectColumns(await this.allColumns(), this.spec.columns, this.spec.table);
+    return selectColumns(await this.allColumns(), this.spec.columns, this.label);
+  }
+
+  /** A query's result columns and their types, from the driver's metadata of running it for no rows. */
+  private async queryColumns(): Promise<MyColumn[]> {
+    let fields: ResultField[];
+    try {
+      [, fields] = (await this.pool.query(`SELECT * FROM ${this.table.sql} LIMIT 0`)) as unknown as [unknown, ResultField[]];
+    } catch (error) {
+      throw mysqlError(error, this.server, 'source.query: running the query');
+    }
+    return fields.map((f) => {
+      const type = resultType(f);
+      return { name: f.name, type, dataType: /^[a-z]+/.exec(type)?.[0] ?? type, nullable: (f.flags & 1) === 0 };
+    });
   }
 
 
@@ -302,6 +382,46 @@ export class MysqlSource implements Source {
     } catch (error) {
       throw mysqlError(error, this.server, doing);
     }
+  }
+}
+
+interface ResultField {
+  name: string;
+  columnType: number;
+  columnLength: number;
+  decimals: number;
+  flags: number;
+  characterSet: number;
+}
+
+/** The column type of a query's result column, from the protocol's field metadata (what `target.create` and conversion read). */
+function resultType(f: ResultField): string {
+  const unsigned = (f.flags & 32) !== 0 ? ' unsigned' : '';
+  const binary = f.characterSet === 63;
+  const chars = Math.ceil(f.columnLength / (binary ? 1 : 4));
+  switch (f.columnType) {
+    case 1: return `tinyint${unsigned}`;
+    case 2: return `smallint${unsigned}`;
+    case 3: return `int${unsigned}`;
+    case 9: return `mediumint${unsigned}`;
+    case 8: return `bigint${unsigned}`;
+    case 4: return 'float';
+    case 5: return 'double';
+    case 0:
+    case 246: {
+      const precision = Math.max(1, f.columnLength - (f.decimals > 0 ? 1 : 0) - (unsigned ? 0 : 1));
+      return `decimal(${Math.min(65, precision)},${Math.min(30, f.decimals)})${unsigned}`;
+    }
+    case 7: return f.decimals ? `timestamp(${f.decimals})` : 'timestamp';
+    case 12: return f.decimals ? `datetime(${f.decimals})` : 'datetime';
+    case 10: return 'date';
+    case 11: return f.decimals ? `time(${f.decimals})` : 'time';
+    case 13: return 'year';
+    case 16: return `bit(${f.columnLength})`;
+    case 245: return 'json';
+    case 249: case 250: case 251: case 252: return binary ? 'longblob' : 'longtext';
+    case 254: return binary ? `binary(${chars})` : chars <= 255 ? `char(${chars})` : 'longtext';
+    default: return binary ? (chars <= 4096 ? `varbinary(${chars})` : 'longblob') : chars <= 4096 ? `varchar(${chars})` : 'longtext';
   }
 }
 

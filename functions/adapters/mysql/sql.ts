@@ -42,10 +42,13 @@ export function swapTag(table: string): string | null {
   return /__bs_(?:old_)?([0-9a-f]{12})$/.exec(table)?.[1] ?? null;
 }
 
-/** The primary and unique keys of a table (one row per key). */
+/** Every table of a database: what a mistyped table name is compared with. */
+export const TABLE_NAMES = 'SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?';
+
+/** The columns of each primary and unique key of a table. */
 export const UNIQUE_KEYS = `
-  SELECT DISTINCT INDEX_NAME AS name FROM information_schema.STATISTICS
-   WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0`;
+  SELECT INDEX_NAME AS indexName, COLUMN_NAME AS name FROM information_schema.STATISTICS
+   WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0 ORDER BY INDEX_NAME, SEQ_IN_INDEX`;
 
 export const LIST_TABLES = 'SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME LIKE ?';
 

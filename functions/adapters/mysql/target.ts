@@ -4,9 +4,12 @@ import { writeBisecting } from '../../core/bisect.ts';
 import { recordJson } from '../../core/convert.ts';
 import { JobError, RangeBusyError, StatementError } from '../../core/errors.ts';
 import { isEnded, type RunStatus, runMovesTo } from '../../core/lifecycle.ts';
+import { MissingTableError } from '../../core/mapping.ts';
+import { didYouMean } from '../../core/suggest.ts';
 import { dirtyLimitReason } from '../../core/policy.ts';
-import type { Chunk, ChunkResult, DirtyRecord, OutRow, Row, Target, TargetColumn } from '../../core/ports.ts';
+import type { Chunk, ChunkResult, DirtyRecord, OutRow, Row, SourceSchema, Target, TargetColumn } from '../../core/ports.ts';
 import { checkedQuery, driverMessage, isRowError, mysqlError } from './connect.ts';
+import { createTablePlan } from './create-table.ts';
 import {
   DESCRIBE_COLUMNS,
   encodeTsvRows,
@@ -14,8 +17,9 @@ import {
   JSON_CHECKS,
   jsonCheckColumn,
   LIST_TABLES,
-  UNIQUE_KEYS,
   loadDataSql,
+  TABLE_NAMES,
+  UNIQUE_KEYS,
   type LedgerTables,
   quoteId,
   swapTables,
@@ -74,7 +78,10 @@ export class MysqlTarget implements Target {
       table.database,
       table.table,
     ]);
-    if (rows.length === 0) throw new JobError(`target.table: table ${table.database}.${table.table} does not exist on ${server}`);
+    if (rows.length === 0) {
+      const names = await checkedQuery<{ name: string }[]>(this.pool, server, 'listing tables', TABLE_NAMES, [table.database]);
+      throw new MissingTableError(`target.table: table ${table.database}.${table.table} does not exist on ${server}${didYouMean(table.table, names.map((n) => n.name))}`);
+    }
     const columns = rows.map(toTargetColumn);
     if (columns.some((c) => c.dataType === 'longtext')) {
       // MySQL has no TABLE_NAME here (and a real JSON type): the query fails there and nothing changes.
@@ -83,6 +90,22 @@ export class MysqlTarget implements Target {
       for (const c of columns) if (c.dataType === 'longtext' && json.has(c.name)) c.dataType = 'json';
     }
     return columns;
+  }
+
+  async uniqueKeys(): Promise<string[][]> {
+    const { table, server } = this.options;
+    const rows = await checkedQuery<{ indexName: string; name: string }[]>(this.pool, server, 'reading the target keys', UNIQUE_KEYS, [table.database, table.table]);
+    const keys = new Map<string, string[]>();
+    for (const r of rows) keys.set(r.indexName, [...(keys.get(r.indexName) ?? []), r.name]);
+    return [...keys.values()];
+  }
+
+  createPlan(schema: SourceSchema): { ddl: string; columns: TargetColumn[] } {
+    return createTablePlan(this.options.table, schema);
+  }
+
+  async create(ddl: string): Promise<void> {
+    await this.run(ddl, 'target.create: creating the table');
   }
 
   /**
@@ -121,12 +144,6 @@ export class MysqlTarget implements Target {
   async discard(runId: string): Promise<void> {
     if (this.options.loadMode !== 'swap') return;
     await this.run(`DROP TABLE IF EXISTS ${swapTables(this.options.table, runId).staging.sql}`, 'dropping the staging table');
-  }
-
-  async hasUniqueKey(): Promise<boolean> {
-    const { table, server } = this.options;
-    const rows = await checkedQuery<unknown[]>(this.pool, server, 'reading the target keys', UNIQUE_KEYS, [table.database, table.table]);
-    return rows.length > 0;
   }
 
   async write(chunk: Chunk): Promise<ChunkResult> {

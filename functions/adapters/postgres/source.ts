@@ -2,13 +2,17 @@ import { StringDecoder } from 'node:string_decoder';
 import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { AuthError, BatchsyncError, ConnectionError, JobError, RetryableError, StatementError, UnreachableError } from '../../core/errors.ts';
-import type { SqlSource } from '../../core/job-spec.ts';
-import type { Batch, Checkpoint, RangeSpec, Row, Source, SourceColumn, Value } from '../../core/ports.ts';
-import { selectColumns } from '../../core/mapping.ts';
+import { type SqlSource, sourceLabel } from '../../core/job-spec.ts';
+import type { Batch, Checkpoint, RangeSpec, Row, Source, SourceColumn, SourceSchema, Value } from '../../core/ports.ts';
+import { missingColumn, selectColumns } from '../../core/mapping.ts';
+import { didYouMean } from '../../core/suggest.ts';
 import { cutPoints } from '../../core/split.ts';
 import { type DbConfig, driverOptions } from '../connections.ts';
 import { parseCopyLine } from './copy-text.ts';
-import { type Bounds, COLUMNS, copySql, PRIMARY_KEY, qualified, rangeConditions, sampleSql, selectItem, TABLE_BLOCKS } from './sql.ts';
+import {
+  type Bounds, COLUMNS, copySql, PRIMARY_KEY, probeSql, qualified, rangeConditions, relation, type Relation, RESULT_TYPES, rowsCopySql, sampleSql, selectItem, TABLE_BLOCKS,
+  TABLE_NAMES,
+} from './sql.ts';
 
 /**
  * The PostgreSQL source. Ranges cut the split key (the primary key by
@@ -77,12 +81,35 @@ function normalizer(typname: string): ((text: string) => Value) | null {
 
 export class PostgresSource implements Source {
   private cached: PgColumn[] | null = null;
+  private readonly rel: Relation;
+  /** The table, or "source.query", for messages. */
+  private readonly label: string;
 
   constructor(
     private readonly pool: pg.Pool,
     private readonly spec: SqlSource,
     private readonly server: string,
-  ) {}
+  ) {
+    this.rel = relation(spec);
+    this.label = sourceLabel(spec);
+  }
+
+  /** The query, then the `where` on it, run reading no row: each mistake names its key. */
+  async checkRead(): Promise<void> {
+    // A statement that fails here fails for the job's text (a syntax error, say): the job is wrong, not the server.
+    const run = (sql: string, doing: string) =>
+      this.query(sql, doing).catch((error: unknown) => {
+        throw error instanceof StatementError ? new JobError(error.message, { cause: error }) : error;
+      });
+    if (this.spec.query !== undefined) await run(probeSql(this.rel, undefined), 'source.query: running the query');
+    if (this.spec.where !== undefined) await run(probeSql(this.rel, this.spec.where), 'source.where: running the condition');
+  }
+
+  async schema(): Promise<SourceSchema> {
+    const columns = (await this.selected()).map((c) => ({ name: c.name, type: c.type, nullable: !c.notNull }));
+    const key = (await this.splitKey())?.map((c) => c.name) ?? [];
+    return { dialect: 'postgres', columns, key: key.every((k) => columns.some((c) => c.name === k)) ? key : [] };
+  }
 
   async columns(): Promise<SourceColumn[]> {
     return (await this.selected()).map(({ name, type }) => ({ name, type }));
@@ -90,6 +117,8 @@ export class PostgresSource implements Source {
 
   async plan(ranges: number): Promise<RangeSpec[]> {
     const key = await this.splitKey();
+    // A query without a split key is one range, read in the order of its rows.
+    if (!key && this.rel.query) return [this.range({ by: 'rows' })];
     if (!key) return this.planBlocks(ranges);
     const names = key.map((c) => c.name);
     const cuts = cutPoints((await this.sample(names)).map((k) => ({ key: k, weight: 1 })), ranges) as string[][];
@@ -105,12 +134,20 @@ export class PostgresSource implements Source {
   async *read(range: RangeSpec, after: Checkpoint | null, batchRows: number): AsyncGenerator<Batch> {
     const bounds = range.bounds as Bounds;
     const columns = await this.selected();
-    const order = bounds.by === 'ctid' || bounds.by === 'null-key' ? ['ctid'] : bounds.key;
-    const sql = copySql(this.spec.table, columns.map((c) => selectItem(c.name, c.category)), order, rangeConditions(this.spec.where, bounds, after));
+    // A query has no ctid: its NULL-key rows, like a query without a key, are read in row order, the checkpoint a count.
+    const byRows = bounds.by === 'rows' || (bounds.by === 'null-key' && this.rel.query);
+    const order = byRows ? [] : bounds.by === 'ctid' || bounds.by === 'null-key' ? ['ctid'] : bounds.key;
+    const items = columns.map((c) => selectItem(c.name, c.category));
+    let count = after === null || !byRows ? 0 : Number(after);
+    const sql = byRows ? rowsCopySql(this.rel, items, rangeConditions(this.spec.where, bounds, null), count) : copySql(this.rel, items, order, rangeConditions(this.spec.where, bounds, after));
     const normalizers = columns.map((c) => normalizer(c.typname));
     const width = columns.length;
     // A ctid checkpoint is the ctid itself; a key checkpoint is the key's texts as JSON.
-    const checkpointOf = order.length === 1 && order[0] === 'ctid' ? (key: (string | null)[]) => key[0] as string : (key: (string | null)[]) => JSON.stringify(key);
+    const checkpointOf = byRows
+      ? () => String(count)
+      : order.length === 1 && order[0] === 'ctid'
+        ? (key: (string | null)[]) => key[0] as string
+        : (key: (string | null)[]) => JSON.stringify(key);
 
     const client = await this.pool.connect().catch((error) => {
       throw pgError(error, this.server, 'connecting');
@@ -130,7 +167,7 @@ export class PostgresSource implements Source {
           start = nl + 1;
           const key = fields.splice(width) as (string | null)[];
           // A batch closes only where the key changes, so a checkpoint never splits equal keys.
-          if (rows.length >= batchRows && !sameTexts(key, lastKey)) {
+          if (rows.length >= batchRows && (byRows || !sameTexts(key, lastKey))) {
             yield { rows, checkpoint: checkpointOf(lastKey) };
             rows = [];
           }
@@ -139,6 +176,7 @@ export class PostgresSource implements Source {
             if (normalize && fields[i] !== null) fields[i] = normalize(fields[i] as string);
           }
           rows.push(fields);
+          count++;
           lastKey = key;
         }
         rest = text.slice(start);
@@ -146,7 +184,7 @@ export class PostgresSource implements Source {
       if (rows.length) yield { rows, checkpoint: checkpointOf(lastKey) };
       finished = true;
     } catch (error) {
-      throw pgError(error, this.server, `reading ${this.spec.table}`);
+      throw pgError(error, this.server, `reading ${this.label}`);
     } finally {
       // A COPY left half-read (an error, or the consumer stopped early) makes the connection unusable.
       client.release(finished ? undefined : true);
@@ -164,11 +202,11 @@ export class PostgresSource implements Source {
    * when the job's `where` leaves too few of their rows, it grows tenfold.
    */
   private async sample(key: string[]): Promise<string[][]> {
-    const blocks = await this.blocks();
+    const blocks = this.rel.query ? 0 : await this.blocks();
     let percent = blocks <= SAMPLE_BLOCKS ? 100 : Math.max(0.0001, (100 * SAMPLE_BLOCKS) / blocks);
     for (;;) {
       // Each row: the key's texts, then the sample's size.
-      const rows = await this.query<string[]>(sampleSql(this.spec.table, key, this.spec.where, percent, SAMPLE_KEYS), 'sampling the split key', [], 'array');
+      const rows = await this.query<string[]>(sampleSql(this.rel, key, this.spec.where, percent, SAMPLE_KEYS), 'sampling the split key', [], 'array');
       const sampled = rows.length ? Number(rows[0][key.length]) : 0;
       if (sampled >= MIN_SAMPLE_ROWS || percent >= 100) return rows.map((r) => r.slice(0, key.length));
       percent = Math.min(100, percent * 10);
@@ -176,7 +214,7 @@ export class PostgresSource implements Source {
   }
 
   private async blocks(): Promise<number> {
-    const [{ blocks }] = await this.query<{ blocks: string }>(TABLE_BLOCKS, 'sizing the table', [qualified(this.spec.table)]);
+    const [{ blocks }] = await this.query<{ blocks: string }>(TABLE_BLOCKS, 'sizing the table', [this.rel.from]);
     return Number(blocks);
   }
 
@@ -199,22 +237,27 @@ export class PostgresSource implements Source {
       const wanted = Array.isArray(this.spec.splitKey) ? this.spec.splitKey : [this.spec.splitKey];
       return wanted.map((name) => {
         const column = all.find((c) => c.name === name);
-        if (!column) throw new JobError(`source.splitKey: column "${name}" does not exist in ${this.spec.table}`);
+        if (!column) throw missingColumn('source.splitKey', name, this.label, all.map((c) => c.name));
         if (!isKeyType(column)) throw new JobError(`source.splitKey: column "${name}" is ${column.type}, which cannot be split into ranges (use a number, text, date/time or uuid column)`);
         return column;
       });
     }
-    const pk = await this.query<{ name: string }>(PRIMARY_KEY, 'finding the primary key', [qualified(this.spec.table)]);
+    if (this.rel.query) return null;
+    const pk = await this.query<{ name: string }>(PRIMARY_KEY, 'finding the primary key', [this.rel.from]);
     const key = pk.map((p) => all.find((c) => c.name === p.name) as PgColumn);
     return key.length > 0 && key.every(isKeyType) ? key : null;
   }
 
   private async allColumns(): Promise<PgColumn[]> {
+    if (this.rel.query) {
+      this.cached ??= await this.queryColumns();
+      return this.cached;
+    }
     this.cached ??= (
-      await this.query<{ name: string; type: string; typname: string; category: string; notnull: boolean }>(COLUMNS, 'reading the source schema', [qualified(this.spec.table)]).catch(
-        (error) => {
+      await this.query<{ name: string; type: string; typname: string; category: string; notnull: boolean }>(COLUMNS, 'reading the source schema', [this.rel.from]).catch(
+        async (error) => {
           if (error instanceof JobError && /does not exist/.test(error.message)) {
-            throw new JobError(`source.table: table ${this.spec.table} does not exist on ${this.server}`);
+            throw new JobError(`source.table: table ${this.spec.table} does not exist on ${this.server}${await this.similarTable()}`);
           }
           throw error;
         },
@@ -223,8 +266,39 @@ export class PostgresSource implements Source {
     return this.cached;
   }
 
+  /** "; did you mean X?" for a table name that does not exist: the same name in another case, or a near one. */
+  private async similarTable(): Promise<string> {
+    const table = this.spec.table as string;
+    const rows = await this.query<{ schema: string; name: string }>(TABLE_NAMES, 'listing tables').catch(() => []);
+    // Names as the job would write them: bare for the search path's public schema, else schema.table; quoted when not lower case.
+    const shown = (r: { schema: string; name: string }) => {
+      const part = (n: string) => (/^[a-z_][a-z0-9_$]*$/.test(n) ? n : quoteLike(n));
+      return table.includes('.') || r.schema !== 'public' ? `${part(r.schema)}.${part(r.name)}` : part(r.name);
+    };
+    const plain = (r: { schema: string; name: string }) => (table.includes('.') || r.schema !== 'public' ? `${r.schema}.${r.name}` : r.name);
+    const byPlain = new Map(rows.map((r) => [plain(r), shown(r)]));
+    const hint = didYouMean(table.replaceAll('"', ''), byPlain.keys());
+    const hit = /did you mean (.*)\?$/.exec(hint)?.[1];
+    return hit === undefined ? '' : `; did you mean ${byPlain.get(hit)}?`;
+  }
+
+  /** A query's result columns and their types, from running it for no rows. */
+  private async queryColumns(): Promise<PgColumn[]> {
+    let fields: Array<{ name: string; dataTypeID: number; dataTypeModifier: number }>;
+    try {
+      fields = (await this.pool.query(`SELECT * FROM ${this.rel.from} LIMIT 0`)).fields;
+    } catch (error) {
+      throw pgError(error, this.server, 'source.query: running the query');
+    }
+    const types = await this.query<{ type: string; typname: string; category: string }>(RESULT_TYPES, 'reading the query types', [
+      fields.map((f) => f.dataTypeID),
+      fields.map((f) => f.dataTypeModifier),
+    ]);
+    return fields.map((f, i) => ({ name: f.name, type: types[i].type, typname: types[i].typname, category: types[i].category, notNull: false }));
+  }
+
   private async selected(): Promise<PgColumn[]> {
-    return selectColumns(await this.allColumns(), this.spec.columns, this.spec.table);
+    return selectColumns(await this.allColumns(), this.spec.columns, this.label);
   }
 
 
@@ -236,6 +310,11 @@ export class PostgresSource implements Source {
       throw pgError(error, this.server, doing);
     }
   }
+}
+
+/** A PostgreSQL identifier as the job file would quote it. */
+function quoteLike(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
 }
 
 function sameTexts(a: readonly (string | null)[], b: readonly (string | null)[]): boolean {

@@ -24,8 +24,24 @@ export type Bounds =
   | { by: 'key'; key: string[]; from: string[] | null; to: string[] | null }
   /** Rows in table blocks [fromBlock, toBlock); null: unbounded. */
   | { by: 'ctid'; fromBlock: number | null; toBlock: number | null }
-  /** Rows where a key column is NULL, which no key range holds; read in ctid order. */
-  | { by: 'null-key'; key: string[] };
+  /** Rows where a key column is NULL, which no key range holds; read in ctid order (a query's: in row order). */
+  | { by: 'null-key'; key: string[] }
+  /** All the rows of a query, in the order of their text; the checkpoint is how many were written. */
+  | { by: 'rows' };
+
+/** What a source reads from: a quoted table, or a query as a subquery; `ref` names its columns' owner. */
+export interface Relation {
+  from: string;
+  ref: string;
+  /** A query: no ctid, no block sample. */
+  query: boolean;
+}
+
+export function relation(spec: { table?: string; query?: string }): Relation {
+  if (spec.query !== undefined) return { from: `(${spec.query}) AS batchsync_q`, ref: 'batchsync_q', query: true };
+  const table = qualified(spec.table as string);
+  return { from: table, ref: table, query: false };
+}
 
 function tuple(values: readonly string[]): string {
   return values.length === 1 ? values[0] : `(${values.join(', ')})`;
@@ -45,6 +61,7 @@ export function rangeConditions(where: string | undefined, bounds: Bounds, after
     if (after !== null) out.push(keyCompare(bounds.key, '>', JSON.parse(after) as string[]));
     return out.length ? out : ['TRUE'];
   }
+  if (bounds.by === 'rows') return out.length ? out : ['TRUE'];
   if (bounds.by === 'null-key') out.push(`(${bounds.key.map((k) => `${quoteIdent(k)} IS NULL`).join(' OR ')})`);
   else {
     if (bounds.fromBlock !== null) out.push(`ctid >= '(${bounds.fromBlock},0)'::tid`);
@@ -60,22 +77,46 @@ export function selectItem(name: string, typcategory: string): string {
 }
 
 /** COPY of a range's rows, the order columns appended (qualified, so they name the table's columns). */
-export function copySql(table: string, select: readonly string[], order: readonly string[], conditions: readonly string[]): string {
-  const orderBy = order.map((o) => (o === 'ctid' ? `${qualified(table)}.ctid` : `${qualified(table)}.${quoteIdent(o)}`)).join(', ');
-  return `COPY (SELECT ${[...select, orderBy].join(', ')} FROM ${qualified(table)} WHERE ${conditions.join(' AND ')} ORDER BY ${orderBy}) TO STDOUT`;
+export function copySql(rel: Relation, select: readonly string[], order: readonly string[], conditions: readonly string[]): string {
+  const orderBy = order.map((o) => (o === 'ctid' ? `${rel.ref}.ctid` : `${rel.ref}.${quoteIdent(o)}`)).join(', ');
+  return `COPY (SELECT ${[...select, orderBy].join(', ')} FROM ${rel.from} WHERE ${conditions.join(' AND ')} ORDER BY ${orderBy}) TO STDOUT`;
 }
+
+/**
+ * COPY of a query's rows without a key, from the `offset`-th: ordered by
+ * each row's whole text, so a resumed read skips exactly the rows written
+ * (rows of equal text are interchangeable).
+ */
+export function rowsCopySql(rel: Relation, select: readonly string[], conditions: readonly string[], offset: number): string {
+  return `COPY (SELECT ${select.join(', ')} FROM ${rel.from} WHERE ${conditions.join(' AND ')} ORDER BY ${rel.ref}::text OFFSET ${offset}) TO STDOUT`;
+}
+
+/** The job's where (and query) run reading no row: a mistake fails at check time. */
+export function probeSql(rel: Relation, where: string | undefined): string {
+  return `SELECT 1 FROM ${rel.from} WHERE ${where ? `(${where})` : 'TRUE'} LIMIT 0`;
+}
+
+/** The types of a query's result columns, by their oid and modifier. */
+export const RESULT_TYPES = `
+  SELECT format_type(f.oid, f.mod) AS type, t.typname, t.typcategory AS category
+    FROM unnest($1::oid[], $2::int[]) WITH ORDINALITY AS f(oid, mod, ord) JOIN pg_type t ON t.oid = f.oid ORDER BY f.ord`;
+
+/** Tables and views a mistyped table name is compared with. */
+export const TABLE_NAMES = `
+  SELECT n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'`;
 
 /**
  * Every `step`-th key of a block sample, in key order, with the sample's size.
  * TABLESAMPLE SYSTEM reads whole random blocks, so its cost follows the
  * blocks sampled, not the table; `REPEATABLE` makes a plan repeatable.
  */
-export function sampleSql(table: string, key: readonly string[], where: string | undefined, percent: number, rows: number): string {
+export function sampleSql(rel: Relation, key: readonly string[], where: string | undefined, percent: number, rows: number): string {
   const keys = key.map(quoteIdent).join(', ');
   const conditions = [...(where ? [`(${where})`] : []), ...key.map((k) => `${quoteIdent(k)} IS NOT NULL`)].join(' AND ');
   return `SELECT ${key.map((k) => `${quoteIdent(k)}::text`).join(', ')}, n::text FROM (
             SELECT ${keys}, row_number() OVER (ORDER BY ${keys}) AS rn, count(*) OVER () AS n
-              FROM ${qualified(table)} TABLESAMPLE SYSTEM (${percent}) REPEATABLE (0)
+              FROM ${rel.from}${rel.query ? '' : ` TABLESAMPLE SYSTEM (${percent}) REPEATABLE (0)`}
              WHERE ${conditions}) s
           WHERE rn % greatest(1, n / ${rows}) = 0 ORDER BY rn`;
 }
