@@ -1,8 +1,7 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { JobOpener } from '../adapters/open-job.ts';
 import { SqsPoller, SqsQueue } from '../adapters/sqs.ts';
 import { BatchsyncError, describeError, JobError } from '../core/errors.ts';
@@ -13,32 +12,158 @@ import type { Ledger } from '../core/ports.ts';
 import { redact } from '../core/redact.ts';
 import { peakConcurrency } from '../core/throttle.ts';
 import { parseVarArgs, resolveJob, schedulingVars } from '../core/vars.ts';
+import { type CommandSpec, commandHelp, type OptionTable, overviewHelp, parseCommand, UsageError, type Values } from './args.ts';
+import { localSecrets } from './connections-file.ts';
+import { starterJob } from './init.ts';
+import { backfillRuns, cancelRun, eventTrigger, type LifecycleReport, rerunRun, resumeRun, runNew } from './lifecycle.ts';
 import { localConsumerHandler, localOpener, sqsClient } from './local.ts';
-import { dirtySummary, formatRun, Progress, rangeSummary, runSummary } from './output.ts';
-import { runLocally, WorkerConfig } from './run.ts';
+import { formatRun, formatRunTable, outcomeLine, Progress, rangeSummary, runSummary, writeAll, writeDirtyJson, writeDirtyText } from './output.ts';
+import { runLocally, type RunOptions, WorkerConfig } from './run.ts';
 import { runWorker } from './worker.ts';
+
+export { UsageError } from './args.ts';
 
 /** Where `status` and `dirty` look when no job file names the ledger. */
 export const DEFAULT_MYSQL_URL = 'mysql://root@127.0.0.1:3306/test';
 
-const USAGE = `usage: batchsync <command> [options]
-
-  run JOB [--var k=v]... [--workers N] [--json]   plan and run the job locally
-      [--logical-time ISO] [--visibility-timeout S] [--range-time-limit S] [--endpoint URL]
-  validate JOB                                    check the job file
-  plan JOB [--var k=v]... [--json]                print the ranges, write nothing
-  check JOB                                       test connections and the column mapping
-  status [RUN_ID] [--job NAME|FILE] [--json]      runs and their ranges
-  dirty RUN_ID [--json]                           the dirty records of a run
-  schema                                          print the job file JSON Schema
-
-  status and dirty read the ledger of --job FILE, or --ledger URL, or
-  $BATCHSYNC_MYSQL_URL, or ${DEFAULT_MYSQL_URL}.`;
-
-class UsageError extends JobError {}
+/** Ids of runs shown when a prefix is ambiguous. */
+const AMBIGUOUS_SHOWN = 10;
 
 const out = (text: string) => process.stdout.write(`${text}\n`);
 const err = (text: string) => process.stderr.write(`${text}\n`);
+
+// ---- the options, declared once and shared by the commands that take them ----
+
+const json = { json: { type: 'boolean', help: 'print the result as JSON on stdout' } } as const;
+const connections = {
+  connections: {
+    type: 'string',
+    value: 'FILE',
+    help: 'JSON map from secretId to connection URL, for jobs that name secrets (also $BATCHSYNC_CONNECTIONS)',
+  },
+} as const;
+const vars = {
+  var: { type: 'string', multiple: true, value: 'k=v', help: 'set a variable for ${k} (repeatable)' },
+  'logical-time': { type: 'string', value: 'ISO', help: 'the logical time (default: now); sets ${bizdate} and ${cyctime}' },
+} as const;
+const event = { event: { type: 'string', value: 'FILE', help: "an EventBridge event (JSON) matched against the job's event triggers" } } as const;
+const runSettings = {
+  workers: { type: 'string', value: 'N', help: 'consumer workers (default: channel.maxConcurrency)' },
+  'visibility-timeout': { type: 'string', value: 'S', help: 'seconds a delivered range stays invisible to other consumers (30)' },
+  'range-time-limit': { type: 'string', value: 'S', help: "a consumer's time per delivery, like a Lambda timeout (900)" },
+  endpoint: { type: 'string', value: 'URL', help: 'an SQS endpoint instead of the embedded emulator (also $BATCHSYNC_SQS_ENDPOINT)' },
+} as const;
+const ledgerOf = (jobValue: string) =>
+  ({
+    job: { type: 'string', value: jobValue, help: jobValue === 'FILE' ? 'the job file whose target holds the ledger' : 'a job file (its ledger and name), or a job name' },
+    ledger: { type: 'string', value: 'URL', help: `the MySQL server of the ledger (default $BATCHSYNC_MYSQL_URL, else ${DEFAULT_MYSQL_URL})` },
+  }) as const;
+const jobFile = { job: { type: 'string', value: 'FILE', help: 'the job file of the run (required)' } } as const;
+
+const LEDGER_NOTE = `The ledger is found through --job FILE, else --ledger URL, else $BATCHSYNC_MYSQL_URL, else ${DEFAULT_MYSQL_URL}.
+A RUN_ID may be given by a unique prefix.`;
+
+const COMMANDS = {
+  run: {
+    args: 'JOB',
+    arity: [1, 1],
+    summary: 'plan and run the job locally; progress on stderr',
+    notes: 'Exit 0 when the run succeeded, 1 when it failed, 2 for a bad job file or usage (nothing written).',
+    options: { ...vars, new: { type: 'boolean', help: 'start a new run even when one is unfinished' }, ...event, ...runSettings, ...connections, ...json },
+  },
+  resume: {
+    args: 'RUN_ID',
+    arity: [1, 1],
+    summary: 'finish a failed, cancelled or interrupted run from its checkpoints',
+    notes: LEDGER_NOTE,
+    options: { ...jobFile, ...runSettings, ...connections, ...json },
+  },
+  rerun: {
+    args: 'JOB',
+    arity: [1, 1],
+    summary: 'run a logical time again from scratch, where that cannot duplicate rows',
+    options: { ...vars, ...runSettings, ...connections, ...json },
+  },
+  backfill: {
+    args: 'JOB',
+    arity: [1, 1],
+    summary: 'one run per business date, in order; succeeded dates skipped',
+    options: {
+      from: { type: 'string', value: 'YYYY-MM-DD', help: 'the first business date (required)' },
+      to: { type: 'string', value: 'YYYY-MM-DD', help: 'the last business date (required)' },
+      parallel: { type: 'string', value: 'N', help: 'dates run at once (1)' },
+      downstream: { type: 'boolean', help: 'also run the jobs that depend on this one' },
+      var: vars.var,
+      ...runSettings,
+      ...connections,
+      ...json,
+    },
+  },
+  cancel: {
+    args: 'RUN_ID',
+    arity: [1, 1],
+    summary: "stop a run before its consumers' next chunk",
+    notes: LEDGER_NOTE,
+    options: { ...jobFile, ...connections, ...json },
+  },
+  validate: { args: 'JOB', arity: [1, 1], summary: 'check the job file, printing each problem with its path', options: { ...json } },
+  plan: { args: 'JOB', arity: [1, 1], summary: 'print the ranges the planner would make; writes nothing', options: { ...vars, ...event, ...connections, ...json } },
+  check: {
+    args: 'JOB',
+    arity: [1, 1],
+    summary: 'test connections, reading the source, the mapping, inserting into the target and the ledger; writes no rows',
+    options: { ...vars, ...connections, ...json },
+  },
+  status: {
+    args: '[RUN_ID]',
+    arity: [0, 1],
+    summary: 'runs (logical time, start, duration, status), or one run and its ranges',
+    notes: LEDGER_NOTE,
+    options: { ...ledgerOf('NAME|FILE'), limit: { type: 'string', value: 'N', help: 'runs listed (20)' }, ...connections, ...json },
+  },
+  dirty: {
+    args: 'RUN_ID',
+    arity: [1, 1],
+    summary: 'the dirty records of a run, each with its reason (streamed)',
+    notes: LEDGER_NOTE,
+    options: { ...ledgerOf('FILE'), ...connections, ...json },
+  },
+  schema: { args: '', arity: [0, 0], summary: 'print the job file JSON Schema', options: { json: { type: 'boolean', help: 'accepted for symmetry: the schema is JSON' } } },
+  init: {
+    args: '',
+    arity: [0, 0],
+    summary: 'write a starter job for a table to stdout (batchsync init ... > job.json)',
+    notes: 'Reads the columns and primary key of --table on --source; sets "create": true when the target table is missing.',
+    options: {
+      source: { type: 'string', value: 'URL', help: 'postgres:// or mysql:// URL of the source database (required)' },
+      table: { type: 'string', value: 'NAME', help: 'the source table, optionally schema.table (required)' },
+      target: { type: 'string', value: 'URL', help: 'mysql:// URL of the target database (required)' },
+      'target-table': { type: 'string', value: 'NAME', help: "the target table (default: the source table's name)" },
+      name: { type: 'string', value: 'NAME', help: 'the job name (default: from the target table)' },
+    },
+  },
+  help: { args: '[COMMAND]', arity: [0, 1], summary: 'print the help of a command, or of all', options: {} },
+} satisfies Record<string, CommandSpec>;
+
+type Commands = typeof COMMANDS;
+type Name = keyof Commands;
+type Opts<N extends Name> = Values<Commands[N]['options']>;
+
+/** The worker command is started by `run`, not by people: it is not in the help. */
+const WORKER: CommandSpec = { args: '', arity: [0, 0], summary: 'a consumer worker process of run', options: {} };
+
+function usage(): string {
+  return overviewHelp(COMMANDS, 'batchsync help COMMAND (or COMMAND --help) shows its options; --version prints the version.');
+}
+
+function version(): string {
+  // bin/batchsync.js says where it is (this module runs bundled elsewhere); from the sources, two levels up.
+  const bin = process.env.BATCHSYNC_BIN;
+  const file = bin ? join(dirname(bin), '..', 'package.json') : fileURLToPath(new URL('../../package.json', import.meta.url));
+  return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+}
+
+// ---- helpers of the commands ----
 
 async function loadJob(path: string | undefined): Promise<JobSpec> {
   if (!path) throw new UsageError('a job file is required');
@@ -73,57 +198,154 @@ function positiveInt(text: string | undefined, name: string): number | undefined
   return value;
 }
 
-const common = {
-  json: { type: 'boolean' },
-  var: { type: 'string', multiple: true },
-  'logical-time': { type: 'string' },
-  workers: { type: 'string' },
-  'visibility-timeout': { type: 'string' },
-  'range-time-limit': { type: 'string' },
-  endpoint: { type: 'string' },
-  job: { type: 'string' },
-  ledger: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
+function required<T>(value: T | undefined, command: string, option: string): T {
+  if (value === undefined) throw new UsageError(`${command} needs --${option} (batchsync help ${command})`);
+  return value;
+}
 
-type Values = ReturnType<typeof parseArgs<{ options: typeof common; allowPositionals: true }>>['values'];
+async function readEvent(file: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new UsageError(`--event ${file}: cannot read the file (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`--event ${file}: invalid JSON: ${(error as Error).message}`);
+  }
+}
 
-async function ledgerFor(values: Values, opener: JobOpener): Promise<Ledger> {
+/** The logical time and variables of a run or plan: from --event, then --logical-time and --var. */
+async function runIdentity(job: JobSpec, values: { var?: string[]; 'logical-time'?: string; event?: string }) {
+  const given = parseVarArgs(values.var ?? []);
+  if (values.event) {
+    const fromEvent = await eventTrigger(job, await readEvent(values.event), values.event);
+    return { logicalTime: values['logical-time'] ? logicalTime(values['logical-time']) : fromEvent.logicalTime, vars: { ...fromEvent.vars, ...given } };
+  }
+  return { logicalTime: logicalTime(values['logical-time']), vars: given };
+}
+
+interface Context {
+  opener: JobOpener;
+}
+
+async function ledgerFor(values: { job?: string; ledger?: string }, opener: JobOpener): Promise<Ledger> {
   if (values.job && existsSync(values.job)) return opener.openLedger((await loadJob(values.job)).target);
   const url = values.ledger ?? process.env.BATCHSYNC_MYSQL_URL ?? DEFAULT_MYSQL_URL;
   return opener.openLedger({ connection: { url }, ledger: { prefix: 'batchsync_' } });
 }
 
-async function commandRun(file: string | undefined, values: Values, opener: JobOpener): Promise<number> {
-  const job = await loadJob(file);
+/** A run id as typed: the whole id, or a prefix of exactly one (as git takes commits). */
+async function resolveRunId(ledger: Ledger, given: string): Promise<string> {
+  if (await ledger.getRun(given)) return given;
+  const ids = await ledger.runIdsStartingWith(given, AMBIGUOUS_SHOWN + 1);
+  if (ids.length === 1) return ids[0];
+  if (ids.length === 0) throw new BatchsyncError(`no run ${given} in the ledger`);
+  const shown = ids.slice(0, AMBIGUOUS_SHOWN).join(', ');
+  throw new UsageError(`run id ${given} is ambiguous: it starts ${ids.length > AMBIGUOUS_SHOWN ? `more than ${AMBIGUOUS_SHOWN}` : ids.length} runs (${shown}${ids.length > AMBIGUOUS_SHOWN ? ', …' : ''}); give more of it`);
+}
+
+function settings(values: { workers?: string; 'visibility-timeout'?: string; 'range-time-limit'?: string; endpoint?: string }, job: JobSpec, ctx: Context): Omit<RunOptions, 'logicalTime' | 'vars'> {
   const rangeLimit = positiveInt(values['range-time-limit'], 'range-time-limit');
-  const { run, outcome } = await runLocally({
+  return {
     job,
-    vars: parseVarArgs(values.var ?? []),
-    logicalTime: logicalTime(values['logical-time']),
     workers: positiveInt(values.workers, 'workers'),
     visibilitySeconds: positiveInt(values['visibility-timeout'], 'visibility-timeout') ?? 30,
     invocationMs: (rangeLimit ?? 900) * 1000,
     endpoint: values.endpoint ?? process.env.BATCHSYNC_SQS_ENDPOINT,
-    opener,
+    opener: ctx.opener,
     progress: new Progress(process.stderr, false),
-  });
-  if (outcome !== 'created') err(`batchsync: job ${job.name} already has run ${run.runId} for this logical time (${outcome === 'joined' ? 'joined it' : 'nothing to do'})`);
-  if (values.json) out(JSON.stringify(runSummary(run)));
-  else out(formatRun(run));
-  return run.status === 'succeeded' ? 0 : 1;
+  };
 }
 
-async function commandPlan(file: string | undefined, values: Values, opener: JobOpener): Promise<number> {
+/** Prints what a run command did: the outcome and the summary, as text or JSON. */
+function report(reports: readonly LifecycleReport[], asJson: boolean | undefined): number {
+  for (const { run, outcome } of reports) {
+    if (asJson) {
+      const said = outcomeLine(run, outcome);
+      if (said) err(`batchsync: ${said}`);
+      out(JSON.stringify(runSummary(run, outcome)));
+    } else out(formatRun(run, outcome));
+  }
+  return reports.every((r) => r.run.status === 'succeeded') ? 0 : 1;
+}
+
+// ---- the commands ----
+
+async function commandRun(file: string, values: Opts<'run'>, ctx: Context): Promise<number> {
+  const job = await loadJob(file);
+  const options: RunOptions = { ...settings(values, job, ctx), ...(await runIdentity(job, values)) };
+  return report([values.new ? await runNew(options) : await runLocally(options)], values.json);
+}
+
+async function commandResume(given: string, values: Opts<'resume'>, ctx: Context): Promise<number> {
+  const job = await loadJob(required(values.job, 'resume', 'job'));
+  const runId = await resolveRunId(await ctx.opener.openLedger(job.target), given);
+  return report([await resumeRun({ ...settings(values, job, ctx), vars: {}, runId })], values.json);
+}
+
+async function commandRerun(file: string, values: Opts<'rerun'>, ctx: Context): Promise<number> {
+  const job = await loadJob(file);
+  const time = logicalTime(required(values['logical-time'], 'rerun', 'logical-time'));
+  return report([await rerunRun({ ...settings(values, job, ctx), logicalTime: time, vars: parseVarArgs(values.var ?? []) })], values.json);
+}
+
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+
+async function commandBackfill(file: string, values: Opts<'backfill'>, ctx: Context): Promise<number> {
+  const job = await loadJob(file);
+  const from = required(values.from, 'backfill', 'from');
+  const to = required(values.to, 'backfill', 'to');
+  for (const [name, date] of [['from', from], ['to', to]]) {
+    if (!DATE.test(date) || Number.isNaN(Date.parse(date))) throw new UsageError(`--${name} ${date}: expected a date YYYY-MM-DD`);
+  }
+  if (from > to) throw new UsageError(`--from ${from} is after --to ${to}`);
+  const reports = await backfillRuns({
+    ...settings(values, job, ctx),
+    vars: parseVarArgs(values.var ?? []),
+    from,
+    to,
+    parallel: positiveInt(values.parallel, 'parallel') ?? 1,
+    downstream: values.downstream === true,
+  });
+  return report(reports, values.json);
+}
+
+async function commandCancel(given: string, values: Opts<'cancel'>, ctx: Context): Promise<number> {
+  const job = await loadJob(required(values.job, 'cancel', 'job'));
+  const runId = await resolveRunId(await ctx.opener.openLedger(job.target), given);
+  const run = await cancelRun({ job, runId, opener: ctx.opener });
+  if (values.json) out(JSON.stringify(runSummary(run)));
+  else out(formatRun(run));
+  return 0;
+}
+
+async function commandValidate(file: string, values: Opts<'validate'>): Promise<number> {
+  let problems: string[] = [];
+  try {
+    await loadJob(file);
+  } catch (error) {
+    if (!(error instanceof JobError)) throw error;
+    problems = error instanceof JobFileError ? error.problems : [error.message.replace(`${file}: `, '')];
+  }
+  if (values.json) out(JSON.stringify({ file, valid: problems.length === 0, problems }));
+  else if (problems.length === 0) out(`${file}: ok`);
+  else for (const problem of problems) err(`${file}: ${problem}`);
+  return problems.length ? 2 : 0;
+}
+
+async function commandPlan(file: string, values: Opts<'plan'>, ctx: Context): Promise<number> {
   const spec = await loadJob(file);
-  const time = logicalTime(values['logical-time']);
-  const job = resolveJob(spec, { ...schedulingVars(time, spec.schedule?.timezone ?? spec.timezone), ...parseVarArgs(values.var ?? []) });
-  const { source, target } = await opener.open(job);
+  const identity = await runIdentity(spec, values);
+  const job = resolveJob(spec, { ...schedulingVars(identity.logicalTime, spec.schedule?.timezone ?? spec.timezone), ...identity.vars });
+  const { source, target } = await ctx.opener.open(job);
   mapColumns(await source.columns(), job.target.columns, job.target.table, await target.describe());
   const ranges = await source.plan(job.channel.maxConcurrency * RANGES_PER_CONSUMER);
   const where = job.source.type === 'files' ? undefined : job.source.where;
   if (values.json) {
-    out(JSON.stringify({ job: job.name, where, ranges: ranges.map((r, id) => ({ id, description: r.description })) }));
+    out(JSON.stringify({ job: job.name, where, ranges: ranges.length, rangeList: ranges.map((r, id) => ({ id, description: r.description })) }));
   } else {
     out(`job ${job.name}: ${ranges.length} ranges${where ? ` where ${where}` : ''}`);
     ranges.forEach((r, id) => out(`  ${id}  ${r.description}`));
@@ -131,29 +353,42 @@ async function commandPlan(file: string | undefined, values: Values, opener: Job
   return 0;
 }
 
-async function commandCheck(file: string | undefined, opener: JobOpener): Promise<number> {
-  const job = await loadJob(file);
-  const { source, target, ledger } = await opener.open(job);
+async function commandCheck(file: string, values: Opts<'check'>, ctx: Context): Promise<number> {
+  const spec = await loadJob(file);
+  const time = logicalTime(values['logical-time']);
+  const job = resolveJob(spec, { ...schedulingVars(time, spec.schedule?.timezone ?? spec.timezone), ...parseVarArgs(values.var ?? []) });
+  const { source, target, ledger } = await ctx.opener.open(job);
   const columns = await source.columns();
   // Planning reads the source (its key bounds, a sample, the files): it needs what a run needs.
   const ranges = await source.plan(1);
-  out(`source: ok, ${columns.length} columns (${columns.map((c) => c.name).join(', ')}), readable (${ranges.length} range${ranges.length === 1 ? '' : 's'})`);
+  if (!values.json) out(`source: ok, ${columns.length} columns (${columns.map((c) => c.name).join(', ')}), readable (${ranges.length} range${ranges.length === 1 ? '' : 's'})`);
   const mapped = mapColumns(columns, job.target.columns, job.target.table, await target.describe());
-  await opener.checkWrite(job, mapped.map((c) => c.name));
-  out(`target: ok, ${job.target.table} (${mapped.map((c) => `${c.name} ${c.columnType}`).join(', ')}), insertable`);
+  await ctx.opener.checkWrite(job, mapped.map((c) => c.name));
+  if (!values.json) out(`target: ok, ${job.target.table} (${mapped.map((c) => `${c.name} ${c.columnType}`).join(', ')}), insertable`);
   await ledger.listRuns({ job: job.name, limit: 1 });
-  out(`ledger: ok`);
+  if (values.json) {
+    out(
+      JSON.stringify({
+        job: job.name,
+        ok: true,
+        source: { columns: columns.map((c) => ({ name: c.name, type: c.type })), ranges: ranges.length },
+        target: { table: job.target.table, columns: mapped.map((c) => ({ name: c.name, type: c.columnType })), insertable: true },
+        ledger: { ok: true },
+      }),
+    );
+  } else out('ledger: ok');
   return 0;
 }
 
-async function commandStatus(runId: string | undefined, values: Values, opener: JobOpener): Promise<number> {
-  const ledger = await ledgerFor(values, opener);
-  if (runId) {
+async function commandStatus(given: string | undefined, values: Opts<'status'>, ctx: Context): Promise<number> {
+  const ledger = await ledgerFor(values, ctx.opener);
+  if (given) {
+    const runId = await resolveRunId(ledger, given);
     const run = await ledger.getRun(runId);
     if (!run) throw new BatchsyncError(`no run ${runId} in the ledger`);
     const ranges = await ledger.listRanges(runId);
     const peak = peakConcurrency(await ledger.listAttempts(runId), run.finishedAt ?? new Date());
-    if (values.json) out(JSON.stringify({ ...runSummary(run), peakConcurrency: peak, ranges: ranges.map(rangeSummary) }));
+    if (values.json) out(JSON.stringify({ ...runSummary(run), peakConcurrency: peak, rangeList: ranges.map(rangeSummary) }));
     else {
       out(formatRun(run));
       out(`  at most ${peak} consumers at once`);
@@ -162,26 +397,40 @@ async function commandStatus(runId: string | undefined, values: Values, opener: 
     return 0;
   }
   const jobName = values.job && existsSync(values.job) ? (await loadJob(values.job)).name : values.job;
-  const runs = await ledger.listRuns({ job: jobName, limit: 20 });
-  if (values.json) out(JSON.stringify(runs.map(runSummary)));
-  else if (runs.length === 0) out('no runs');
-  else for (const run of runs) out(formatRun(run));
+  const runs = await ledger.listRuns({ job: jobName, limit: positiveInt(values.limit, 'limit') ?? 20 });
+  if (values.json) out(JSON.stringify(runs.map((run) => runSummary(run))));
+  else if (runs.length === 0) out(jobName ? `no runs of job ${jobName}` : 'no runs');
+  else out(formatRunTable(runs));
   return 0;
 }
 
-async function commandDirty(runId: string | undefined, values: Values, opener: JobOpener): Promise<number> {
-  if (!runId) throw new UsageError('dirty needs a RUN_ID');
-  const ledger = await ledgerFor(values, opener);
-  if (!(await ledger.getRun(runId))) throw new BatchsyncError(`no run ${runId} in the ledger`);
-  const dirty = (await ledger.listDirty(runId)).map(dirtySummary);
-  if (values.json) out(JSON.stringify(dirty));
-  else if (dirty.length === 0) out(`run ${runId}: no dirty records`);
-  else for (const d of dirty) out(`range ${d.rangeId}  ${d.reason}\n  ${JSON.stringify(d.record)}`);
+async function commandDirty(given: string, values: Opts<'dirty'>, ctx: Context): Promise<number> {
+  const ledger = await ledgerFor(values, ctx.opener);
+  const runId = await resolveRunId(ledger, given);
+  const records = ledger.streamDirty(runId);
+  if (values.json) await writeDirtyJson(process.stdout, records);
+  else if ((await writeDirtyText(process.stdout, records)) === 0) out(`run ${runId}: no dirty records`);
+  return 0;
+}
+
+async function commandInit(values: Opts<'init'>, ctx: Context): Promise<number> {
+  const { job, notes } = await starterJob(
+    {
+      source: required(values.source, 'init', 'source'),
+      table: required(values.table, 'init', 'table'),
+      target: required(values.target, 'init', 'target'),
+      targetTable: values['target-table'],
+      name: values.name,
+    },
+    ctx.opener,
+  );
+  await writeAll(process.stdout, `${JSON.stringify(job, null, 2)}\n`);
+  for (const note of notes) err(`batchsync init: ${note}`);
   return 0;
 }
 
 /** A consumer instance of `run` in distributed mode: a child process, told its queue by the run over IPC. */
-async function commandWorker(opener: JobOpener): Promise<number> {
+async function commandWorker(ctx: Context): Promise<number> {
   if (!process.send) throw new UsageError('worker is started by batchsync run');
   process.once('SIGTERM', () => process.exit(0));
   // The run going away (killed, say) disconnects the channel: a worker does not outlive it.
@@ -191,7 +440,7 @@ async function commandWorker(opener: JobOpener): Promise<number> {
   await runWorker({
     poller: new SqsPoller(client, config.queueUrl),
     queueArn: config.queueArn,
-    handler: localConsumerHandler(opener, new SqsQueue(client, config.queueUrl)),
+    handler: localConsumerHandler(ctx.opener, new SqsQueue(client, config.queueUrl)),
     batchSize: 1,
     visibilitySeconds: config.visibilitySeconds,
     retryDelaySeconds: 1,
@@ -201,59 +450,109 @@ async function commandWorker(opener: JobOpener): Promise<number> {
   return 0;
 }
 
-export async function main(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, options: common, allowPositionals: true, strict: true });
-  } catch (error) {
-    err(`batchsync: ${(error as Error).message}\n\n${USAGE}`);
+function dispatch(name: Name, parsed: { values: Record<string, unknown>; positionals: string[] }, ctx: Context): Promise<number> {
+  const [arg] = parsed.positionals;
+  const v = parsed.values as never;
+  switch (name) {
+    case 'run':
+      return commandRun(arg, v, ctx);
+    case 'resume':
+      return commandResume(arg, v, ctx);
+    case 'rerun':
+      return commandRerun(arg, v, ctx);
+    case 'backfill':
+      return commandBackfill(arg, v, ctx);
+    case 'cancel':
+      return commandCancel(arg, v, ctx);
+    case 'validate':
+      return commandValidate(arg, v);
+    case 'plan':
+      return commandPlan(arg, v, ctx);
+    case 'check':
+      return commandCheck(arg, v, ctx);
+    case 'status':
+      return commandStatus(arg, v, ctx);
+    case 'dirty':
+      return commandDirty(arg, v, ctx);
+    case 'init':
+      return commandInit(v, ctx);
+    case 'schema':
+      out(JSON.stringify(jobJsonSchema(), null, 2));
+      return Promise.resolve(0);
+    case 'help':
+      return Promise.resolve(help(arg));
+  }
+}
+
+function isCommand(name: string): name is Name {
+  return Object.hasOwn(COMMANDS, name);
+}
+
+function help(name: string | undefined): number {
+  if (name === undefined) {
+    out(usage());
+    return 0;
+  }
+  if (!isCommand(name)) throw new UsageError(`unknown command "${name}" (batchsync --help lists the commands)`);
+  out(commandHelp(name, COMMANDS[name] as CommandSpec));
+  return 0;
+}
+
+/** Resolves when what was written to the stream has been handed to the OS: a pipe's reader gets all of it before the exit. */
+function drained(stream: NodeJS.WriteStream): Promise<void> {
+  if (stream.destroyed || stream.writableLength === 0) return Promise.resolve();
+  return new Promise((resolve) => stream.write('', () => resolve()));
+}
+
+/** A reader that went away (`batchsync dirty RUN | head`) is not an error: stop quietly. */
+function stopOnClosedPipe(stream: NodeJS.WriteStream): void {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
+}
+
+async function execute(argv: string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === undefined) {
+    err(usage());
     return 2;
   }
-  const { values, positionals } = parsed;
-  const [command, arg, ...extra] = positionals;
-  if (values.help || !command) {
-    (command ? out : err)(USAGE);
-    return command ? 0 : 2;
+  if (first === '--help' || first === '-h') return help(undefined);
+  if (first === '--version' || first === '-V') {
+    out(version());
+    return 0;
   }
-  const opener = localOpener(process.env, 8);
+  if (first.startsWith('-')) throw new UsageError(`unknown option ${first} (options go after the command: batchsync COMMAND --help)`);
+  const spec: CommandSpec | undefined = first === 'worker' ? WORKER : isCommand(first) ? COMMANDS[first] : undefined;
+  if (!spec) throw new UsageError(`unknown command "${first}" (batchsync --help lists the commands)`);
+  const parsed = parseCommand(first, spec as CommandSpec<OptionTable>, rest);
+  if (parsed.help) {
+    out(commandHelp(first, spec));
+    return 0;
+  }
+  const file = (parsed.values.connections as string | undefined) ?? process.env.BATCHSYNC_CONNECTIONS;
+  // Worker processes inherit the environment: they find the same connections file.
+  if (file) process.env.BATCHSYNC_CONNECTIONS = resolve(file);
+  const opener = localOpener(process.env, 8, await localSecrets(file, process.env));
   try {
-    if (extra.length) throw new UsageError(`unexpected arguments: ${extra.join(' ')}`);
-    switch (command) {
-      case 'schema':
-        out(JSON.stringify(jobJsonSchema(), null, 2));
-        return 0;
-      case 'validate': {
-        if (!arg) throw new UsageError('validate needs a job file');
-        try {
-          await loadJob(arg);
-        } catch (error) {
-          if (!(error instanceof JobFileError)) throw error;
-          for (const problem of error.problems) err(`${arg}: ${problem}`);
-          return 2;
-        }
-        out(`${arg}: ok`);
-        return 0;
-      }
-      case 'run':
-        return await commandRun(arg, values, opener);
-      case 'plan':
-        return await commandPlan(arg, values, opener);
-      case 'check':
-        return await commandCheck(arg, opener);
-      case 'status':
-        return await commandStatus(arg, values, opener);
-      case 'dirty':
-        return await commandDirty(arg, values, opener);
-      case 'worker':
-        return await commandWorker(opener);
-      default:
-        throw new UsageError(`unknown command "${command}"`);
-    }
-  } catch (error) {
-    err(`batchsync: ${redact(describeError(error))}`);
-    if (process.env.BATCHSYNC_DEBUG && error instanceof Error) err(redact(error.stack ?? ''));
-    return error instanceof BatchsyncError ? error.exitCode : 1;
+    return first === 'worker' ? await commandWorker({ opener }) : await dispatch(first as Name, parsed, { opener });
   } finally {
     await opener.close();
   }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  stopOnClosedPipe(process.stdout);
+  let code: number;
+  try {
+    code = await execute(argv);
+  } catch (error) {
+    err(`batchsync: ${redact(describeError(error))}`);
+    if (process.env.BATCHSYNC_DEBUG && error instanceof Error) err(redact(error.stack ?? ''));
+    code = error instanceof BatchsyncError ? error.exitCode : 1;
+  }
+  await drained(process.stdout);
+  await drained(process.stderr);
+  return code;
 }

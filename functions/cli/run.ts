@@ -16,6 +16,8 @@ import { runWorker } from './worker.ts';
 const BIN = process.env.BATCHSYNC_BIN ?? fileURLToPath(new URL('../../bin/batchsync.js', import.meta.url));
 /** How often the runner looks at the ledger and the dead-letter queue. */
 const POLL_MS = 250;
+/** Polls between reads of the ranges for the progress line's estimate. */
+const PROGRESS_RANGES_EVERY = 8;
 /** Heap limits of a worker process, in MB: old space, and new space (large enough that short-lived rows die young). */
 const WORKER_HEAP_MB = 128;
 const WORKER_SEMI_SPACE_MB = 32;
@@ -170,8 +172,9 @@ export async function runLocally(options: RunOptions): Promise<RunReport> {
     );
     const { ledger } = await opener.open(planned.job);
     let run = (await ledger.getRun(planned.runId)) as RunRecord;
-    while (!isFinal(run) && planned.outcome !== 'skipped') {
-      options.progress.update(run);
+    for (let polls = 0; !isFinal(run) && planned.outcome !== 'skipped'; polls++) {
+      // The ranges (for the estimate of rows left) every few polls: they are one row each in the ledger.
+      options.progress.update(run, polls % PROGRESS_RANGES_EVERY === 0 ? await ledger.listRanges(run.runId) : undefined);
       await failDeadLetters(queue, ledger, run.runId, job.channel.maxReceiveCount);
       if (!workers.heal()) await ledger.setRunStatus(run.runId, 'failed', 'consumer workers kept dying; see the messages above');
       await sleep(POLL_MS);

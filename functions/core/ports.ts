@@ -185,6 +185,10 @@ export interface Ledger {
   listRuns(filter: { job?: string; limit: number }): Promise<RunRecord[]>;
   listRanges(runId: string): Promise<RangeRecord[]>;
   listDirty(runId: string): Promise<DirtyRecord[]>;
+  /** The same records one at a time, in constant memory whatever their number. */
+  streamDirty(runId: string): AsyncIterable<DirtyRecord>;
+  /** Ids of runs that start with `prefix`, at most `limit` (a run id given short). */
+  runIdsStartingWith(prefix: string, limit: number): Promise<string[]>;
   /** When each attempt at a range of the run began and ended (null: it died, or is running). */
   listAttempts(runId: string): Promise<Array<{ rangeId: number; startedAt: Date; endedAt: Date | null }>>;
 }
