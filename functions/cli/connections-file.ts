@@ -2,10 +2,8 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
 import type { RdsSecret, SecretReader } from '../adapters/connections.ts';
-import { SecretsManagerReader } from '../adapters/secrets.ts';
 import { JobError } from '../core/errors.ts';
 import { registerSecret } from '../core/redact.ts';
 
@@ -89,6 +87,12 @@ export function awsCredentialsConfigured(env: Record<string, string | undefined>
 /** The secret reader of a local command: the connections file, then Secrets Manager if credentials allow. */
 export async function localSecrets(file: string | undefined, env: Record<string, string | undefined>): Promise<ConnectionsFileReader> {
   const urls = file ? await loadConnections(file) : {};
-  const aws = awsCredentialsConfigured(env) ? new SecretsManagerReader(new SecretsManagerClient({})) : null;
+  // Loaded only when it can be used: the SDK client is a large module for a command to start with.
+  const aws = awsCredentialsConfigured(env) ? await secretsManager() : null;
   return new ConnectionsFileReader(file ?? null, urls, aws);
+}
+
+async function secretsManager(): Promise<SecretReader> {
+  const [{ SecretsManagerClient }, { SecretsManagerReader }] = await Promise.all([import('@aws-sdk/client-secrets-manager'), import('../adapters/secrets.ts')]);
+  return new SecretsManagerReader(new SecretsManagerClient({}));
 }
