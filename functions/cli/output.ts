@@ -150,7 +150,7 @@ export async function writeDirtyText(stream: NodeJS.WritableStream, records: Asy
 }
 
 export interface Estimate {
-  /** Rows written per second since this command began watching; null until it can tell. */
+  /** Rows read (written, dirty or skipped) per second since this command began watching; null until it can tell. */
   rate: number | null;
   /** Rows the run will have read in all, estimated; null when nothing says yet. */
   totalRows: number | null;
@@ -164,8 +164,9 @@ export interface Estimate {
  * sizes; before one is done nothing is known and the answer is null (shown
  * as `?`), not a guess.
  */
-export function estimate(run: RunRecord, ranges: readonly RangeRecord[] | null, watched: { ms: number; rowsWritten: number }): Estimate {
-  const rate = watched.ms >= 1000 ? Math.max(0, run.rowsWritten - watched.rowsWritten) / (watched.ms / 1000) : null;
+export function estimate(run: RunRecord, ranges: readonly RangeRecord[] | null, watched: { ms: number; rowsRead: number }): Estimate {
+  // Rows read, not written: a run of dirty rows still moves towards its end.
+  const rate = watched.ms >= 1000 ? Math.max(0, run.rowsRead - watched.rowsRead) / (watched.ms / 1000) : null;
   if (run.status === 'succeeded') return { rate, totalRows: run.rowsRead, secondsLeft: 0 };
   let remaining: number | null = null;
   if (ranges && ranges.length) {
@@ -187,7 +188,7 @@ export function estimate(run: RunRecord, ranges: readonly RangeRecord[] | null, 
 export function progressLine(run: RunRecord, e: Estimate): string {
   const total = e.totalRows === null ? '' : ` of about ${n(e.totalRows)}`;
   const rate = e.rate === null ? '?' : n(Math.round(e.rate));
-  const left = e.secondsLeft === null ? '?' : duration(e.secondsLeft * 1000);
+  const left = run.status === 'succeeded' ? 'none' : e.secondsLeft === null ? '?' : duration(e.secondsLeft * 1000);
   const dirty = run.dirtyRecords ? `, ${n(run.dirtyRecords)} dirty` : '';
   return `${run.job}: ${n(run.rowsWritten)}${total} rows written, ${rate} rows/s, ${left} left, ranges ${n(run.rangesDone)}/${n(run.ranges)}${dirty}`;
 }
@@ -198,7 +199,7 @@ export const LOG_EVERY_MS = 5000;
 /** Progress on stderr: one updating line on a terminal, a plain line every 5 s otherwise. */
 export class Progress {
   private lastLine = -Infinity;
-  private first: { at: number; rowsWritten: number } | null = null;
+  private first: { at: number; rowsRead: number } | null = null;
   private ranges: readonly RangeRecord[] | null = null;
 
   constructor(
@@ -212,8 +213,8 @@ export class Progress {
     if (this.quiet) return;
     if (ranges) this.ranges = ranges;
     const now = this.now();
-    this.first ??= { at: now, rowsWritten: run.rowsWritten };
-    const text = progressLine(run, estimate(run, this.ranges, { ms: now - this.first.at, rowsWritten: this.first.rowsWritten }));
+    this.first ??= { at: now, rowsRead: run.rowsRead };
+    const text = progressLine(run, estimate(run, this.ranges, { ms: now - this.first.at, rowsRead: this.first.rowsRead }));
     if (this.stream.isTTY) {
       this.stream.write(`\r${text}\u001b[K`);
       return;

@@ -25,7 +25,7 @@ class FakeStream {
 
 describe('progress by rows', () => {
   it('says ? for the rate and the time left until it knows them', () => {
-    const e = estimate(run({ rowsRead: 500, rowsWritten: 500 }), [range(0, 'running', 500), range(1, 'pending', 0)], { ms: 0, rowsWritten: 0 });
+    const e = estimate(run({ rowsRead: 500, rowsWritten: 500 }), [range(0, 'running', 500), range(1, 'pending', 0)], { ms: 0, rowsRead: 0 });
     expect(e).toEqual({ rate: null, totalRows: null, secondsLeft: null });
     expect(progressLine(run({ rowsWritten: 500 }), e)).toBe('orders: 500 rows written, ? rows/s, ? left, ranges 0/4');
   });
@@ -34,14 +34,16 @@ describe('progress by rows', () => {
     // Two ranges of 1,000 done, one halfway, one not started: about 1,500 rows left, at 100 rows/s.
     const ranges = [range(0, 'done', 1000), range(1, 'done', 1000), range(2, 'running', 500), range(3, 'pending', 0)];
     const now = run({ rangesDone: 2, rowsRead: 2500, rowsWritten: 2500, dirtyRecords: 3 });
-    const e = estimate(now, ranges, { ms: 20_000, rowsWritten: 500 });
+    const e = estimate(now, ranges, { ms: 20_000, rowsRead: 500 });
     expect(e).toEqual({ rate: 100, totalRows: 4000, secondsLeft: 15 });
     expect(progressLine(now, e)).toBe('orders: 2,500 of about 4,000 rows written, 100 rows/s, 15.0s left, ranges 2/4, 3 dirty');
   });
 
   it('without range records, spreads the rows read over the ranges done', () => {
-    const e = estimate(run({ rangesDone: 1, rowsRead: 1000, rowsWritten: 1000 }), null, { ms: 10_000, rowsWritten: 0 });
+    const e = estimate(run({ rangesDone: 1, rowsRead: 1000, rowsWritten: 1000 }), null, { ms: 10_000, rowsRead: 0 });
     expect(e).toEqual({ rate: 100, totalRows: 4000, secondsLeft: 30 });
+    // Dirty rows are read too: the run moves on though nothing is written.
+    expect(estimate(run({ rangesDone: 1, rowsRead: 1000, dirtyRecords: 1000 }), null, { ms: 10_000, rowsRead: 0 }).rate).toBe(100);
   });
 
   it('on a terminal rewrites one line on every update', () => {
@@ -55,7 +57,7 @@ describe('progress by rows', () => {
     for (const c of stream.chunks) expect(c).toMatch(/^\rorders: .* rows written, .* rows\/s, .* left, ranges \d+\/4\u001b\[K$/);
     p.done(run({ status: 'succeeded', rangesDone: 4, rowsRead: 10, rowsWritten: 10 }));
     expect(stream.chunks.at(-1)).toBe('\n');
-    expect(stream.chunks.at(-2)).toMatch(/0ms left/);
+    expect(stream.chunks.at(-2)).toMatch(/, none left, ranges 4\/4/);
   });
 
   it('elsewhere writes a line every 5 seconds, and one at the end', () => {
