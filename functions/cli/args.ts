@@ -41,6 +41,32 @@ export interface Parsed<O extends OptionTable> {
   help: boolean;
 }
 
+/** Edits (insert, delete, replace, swap two neighbours) from one word to another. */
+function distance(a: string, b: string): number {
+  let before: number[] = [];
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) next[j] = Math.min(next[j], before[j - 2] + 1);
+    }
+    [before, row] = [row, next];
+  }
+  return row[b.length];
+}
+
+/** The one word a typo most likely meant: at most 2 edits away (1 for short words). */
+export function closest(word: string, words: readonly string[]): string | null {
+  let best: string | null = null;
+  let bestDistance = word.length <= 4 ? 2 : 3;
+  for (const candidate of words) {
+    const d = distance(word.toLowerCase(), candidate.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [candidate, d];
+  }
+  return best;
+}
+
 function optionName(error: Error): string {
   return /'(-[^' ]+)/.exec(error.message)?.[1] ?? '';
 }
@@ -55,7 +81,10 @@ export function parseCommand<O extends OptionTable>(name: string, spec: CommandS
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const option = optionName(error as Error);
-    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError(`${name} does not take ${option} (batchsync help ${name} lists its options)`);
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      const near = closest(option.replace(/^-+/, '').split('=')[0], Object.keys(spec.options));
+      throw new UsageError(`${name} does not take ${option}${near ? `; did you mean --${near}?` : ''} (batchsync help ${name} lists its options)`);
+    }
     if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
       const wanted = spec.options[option.replace(/^--/, '')];
       throw new UsageError(wanted?.type === 'boolean' ? `${name}: ${option} takes no value` : `${name}: ${option} needs a value`);

@@ -12,7 +12,7 @@ import type { Ledger } from '../core/ports.ts';
 import { redact } from '../core/redact.ts';
 import { peakConcurrency } from '../core/throttle.ts';
 import { parseVarArgs, resolveJob, schedulingVars } from '../core/vars.ts';
-import { type CommandSpec, commandHelp, type OptionTable, overviewHelp, parseCommand, UsageError, type Values } from './args.ts';
+import { closest, type CommandSpec, commandHelp, type OptionTable, overviewHelp, parseCommand, UsageError, type Values } from './args.ts';
 import { localSecrets } from './connections-file.ts';
 import { starterJob } from './init.ts';
 import { backfillRuns, cancelRun, eventTrigger, type LifecycleReport, rerunRun, resumeRun, runNew } from './lifecycle.ts';
@@ -525,7 +525,10 @@ async function execute(argv: string[]): Promise<number> {
   }
   if (first.startsWith('-')) throw new UsageError(`unknown option ${first} (options go after the command: batchsync COMMAND --help)`);
   const spec: CommandSpec | undefined = first === 'worker' ? WORKER : isCommand(first) ? COMMANDS[first] : undefined;
-  if (!spec) throw new UsageError(`unknown command "${first}" (batchsync --help lists the commands)`);
+  if (!spec) {
+    const near = closest(first, Object.keys(COMMANDS));
+    throw new UsageError(`unknown command "${first}"${near ? `; did you mean ${near}?` : ''} (batchsync --help lists the commands)`);
+  }
   const parsed = parseCommand(first, spec as CommandSpec<OptionTable>, rest);
   if (parsed.help) {
     out(commandHelp(first, spec));

@@ -91,6 +91,8 @@ describe('command line conventions', () => {
     expectUsageError(await runCli(['run', file, 'extra']), /unexpected argument extra/);
     expectUsageError(await runCli(['plan', file, '--var']), /--var needs a value/);
     expectUsageError(await runCli(['frobnicate']), /unknown command "frobnicate"/);
+    expectUsageError(await runCli(['run', file, '--logicaltime', '2026-01-01']), /run does not take --logicaltime; did you mean --logical-time\?/);
+    expectUsageError(await runCli(['stauts']), /unknown command "stauts"; did you mean status\?/);
     const bare = await runCli([]);
     expect(bare.code).toBe(2);
     expect(bare.stdout).toBe('');
