@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { SecretReader } from '../adapters/connections.ts';
 import { createOpener, type JobOpener } from '../adapters/open-job.ts';
 import { ensureQueues } from '../adapters/sqs.ts';
 import { redact } from '../core/redact.ts';
@@ -58,8 +59,9 @@ export async function startLocalQueue(
   }
 }
 
-export function localOpener(env: NodeJS.ProcessEnv, poolSize: number): JobOpener {
-  return createOpener({ env, poolSize, loadData: env.BATCHSYNC_LOAD_DATA !== 'false' });
+/** `secrets`: where a job's `secretId` resolves locally (a connections file, Secrets Manager). */
+export function localOpener(env: NodeJS.ProcessEnv, poolSize: number, secrets?: SecretReader): JobOpener {
+  return createOpener({ env, poolSize, loadData: env.BATCHSYNC_LOAD_DATA !== 'false', secrets });
 }
 
 /** The consumer handler as Lambda runs it, with local connections and the run's job files; errors go to stderr, redacted. */

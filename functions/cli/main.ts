@@ -1,8 +1,7 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { JobOpener } from '../adapters/open-job.ts';
 import { SqsPoller, SqsQueue } from '../adapters/sqs.ts';
 import { BatchsyncError, describeError, JobError } from '../core/errors.ts';
@@ -13,40 +12,162 @@ import type { Ledger } from '../core/ports.ts';
 import { redact } from '../core/redact.ts';
 import { peakConcurrency } from '../core/throttle.ts';
 import { parseDate } from '../core/schedule.ts';
-import { parseVarArgs, resolveJob, schedulingVars } from '../core/vars.ts';
+import { parseVarArgs, resolveJob, resolveRun } from '../core/vars.ts';
+import { closest, type CommandSpec, commandHelp, type OptionTable, overviewHelp, parseCommand, UsageError, type Values } from './args.ts';
+import { localSecrets } from './connections-file.ts';
+import { starterJob } from './init.ts';
+import { eventStart } from './event.ts';
+import { backfill, type BackfillLine, cancelJob, downstreamOf, type LifecycleContext, rerunJob, resumeJob, runJob } from './lifecycle.ts';
 import { localConsumerHandler, localOpener, sqsClient } from './local.ts';
-import { dirtySummary, formatRun, Progress, rangeSummary, runSummary } from './output.ts';
-import { backfill, cancelJob, downstreamOf, type LifecycleContext, rerunJob, resumeJob, runJob } from './lifecycle.ts';
-import { type RunReport, WorkerConfig } from './run.ts';
+import { formatRun, formatRunTable, outcomeLine, Progress, rangeSummary, runSummary, writeAll, writeDirtyJson, writeDirtyText } from './output.ts';
+import { type RunOptions, type RunReport, WorkerConfig } from './run.ts';
 import { runWorker } from './worker.ts';
+
+export { UsageError } from './args.ts';
 
 /** Where `status` and `dirty` look when no job file names the ledger. */
 export const DEFAULT_MYSQL_URL = 'mysql://root@127.0.0.1:3306/test';
 
-const USAGE = `usage: batchsync <command> [options]
-
-  run JOB [--var k=v]... [--workers N] [--json]   plan and run the job locally; without a logical
-      [--logical-time ISO] [--new]                  time it continues the job's unfinished run
-      [--visibility-timeout S] [--range-time-limit S] [--endpoint URL]
-  resume RUN_ID --job FILE [--json]               finish a failed, cancelled or interrupted run
-  rerun JOB --logical-time ISO [--json]           a logical time again from scratch (where safe)
-  backfill JOB --from YYYY-MM-DD --to YYYY-MM-DD  one run per business date
-      [--parallel N] [--downstream] [--json]
-  cancel RUN_ID --job FILE                        stop a run; resume can still finish it
-  validate JOB                                    check the job file
-  plan JOB [--var k=v]... [--json]                print the ranges, write nothing
-  check JOB [--var k=v]...                        test connections, the where and the column mapping
-  status [RUN_ID] [--job NAME|FILE] [--json]      runs and their ranges
-  dirty RUN_ID [--json]                           the dirty records of a run
-  schema                                          print the job file JSON Schema
-
-  status and dirty read the ledger of --job FILE, or --ledger URL, or
-  $BATCHSYNC_MYSQL_URL, or ${DEFAULT_MYSQL_URL}.`;
-
-class UsageError extends JobError {}
+/** Ids of runs shown when a prefix is ambiguous. */
+const AMBIGUOUS_SHOWN = 10;
 
 const out = (text: string) => process.stdout.write(`${text}\n`);
 const err = (text: string) => process.stderr.write(`${text}\n`);
+
+// ---- the options, declared once and shared by the commands that take them ----
+
+const json = { json: { type: 'boolean', help: 'print the result as JSON on stdout' } } as const;
+const connections = {
+  connections: {
+    type: 'string',
+    value: 'FILE',
+    help: 'JSON map from secretId to connection URL, for jobs that name secrets (also $BATCHSYNC_CONNECTIONS)',
+  },
+} as const;
+const vars = {
+  var: { type: 'string', multiple: true, value: 'k=v', help: 'set a variable for ${k} (repeatable)' },
+  'logical-time': { type: 'string', value: 'ISO', help: "the logical time; sets ${bizdate} and ${cyctime} (run: default the job's unfinished run, else now)" },
+} as const;
+const event = { event: { type: 'string', value: 'FILE', help: "an EventBridge event (JSON) matched against the job's event triggers" } } as const;
+const runSettings = {
+  workers: { type: 'string', value: 'N', help: 'consumer workers (default: channel.maxConcurrency)' },
+  'visibility-timeout': { type: 'string', value: 'S', help: 'seconds a delivered range stays invisible to other consumers (30)' },
+  'range-time-limit': { type: 'string', value: 'S', help: "a consumer's time per delivery, like a Lambda timeout (900)" },
+  endpoint: { type: 'string', value: 'URL', help: 'an SQS endpoint instead of the embedded emulator (also $BATCHSYNC_SQS_ENDPOINT)' },
+} as const;
+const ledgerOf = (jobValue: string) =>
+  ({
+    job: { type: 'string', value: jobValue, help: jobValue === 'FILE' ? 'the job file whose target holds the ledger' : 'a job file (its ledger and name), or a job name' },
+    ledger: { type: 'string', value: 'URL', help: `the MySQL server of the ledger (default $BATCHSYNC_MYSQL_URL, else ${DEFAULT_MYSQL_URL})` },
+  }) as const;
+const jobFile = { job: { type: 'string', value: 'FILE', help: 'the job file of the run (required)' } } as const;
+
+const LEDGER_NOTE = `The ledger is found through --job FILE, else --ledger URL, else $BATCHSYNC_MYSQL_URL, else ${DEFAULT_MYSQL_URL}.
+A RUN_ID may be given by a unique prefix.`;
+
+const COMMANDS = {
+  run: {
+    args: 'JOB',
+    arity: [1, 1],
+    summary: 'plan and run the job locally; progress on stderr',
+    notes:
+      "Without --logical-time it continues the job's unfinished run, if there is one.\n" +
+      'Exit 0 when the run succeeded, 1 when it failed, 2 for a bad job file or usage (nothing written), 130 interrupted (resumable).',
+    options: { ...vars, new: { type: 'boolean', help: 'start a new run (now) even when one is unfinished' }, ...event, ...runSettings, ...connections, ...json },
+  },
+  resume: {
+    args: 'RUN_ID',
+    arity: [1, 1],
+    summary: 'finish a failed, cancelled or interrupted run from its checkpoints',
+    notes: LEDGER_NOTE,
+    options: { ...jobFile, ...runSettings, ...connections, ...json },
+  },
+  rerun: {
+    args: 'JOB',
+    arity: [1, 1],
+    summary: 'run a logical time again from scratch, where that cannot duplicate rows',
+    options: { ...vars, ...runSettings, ...connections, ...json },
+  },
+  backfill: {
+    args: 'JOB',
+    arity: [1, 1],
+    summary: 'one run per business date, in order; succeeded dates skipped, failed ones resumed',
+    options: {
+      from: { type: 'string', value: 'YYYY-MM-DD', help: 'the first business date (required)' },
+      to: { type: 'string', value: 'YYYY-MM-DD', help: 'the last business date (required)' },
+      parallel: { type: 'string', value: 'N', help: 'dates run at once (1)' },
+      downstream: { type: 'boolean', help: 'also run the job files of the same directory that depend on this one' },
+      var: vars.var,
+      ...runSettings,
+      ...connections,
+      ...json,
+    },
+  },
+  cancel: {
+    args: 'RUN_ID',
+    arity: [1, 1],
+    summary: "stop a run before its consumers' next chunk",
+    notes: LEDGER_NOTE,
+    options: { ...jobFile, ...connections, ...json },
+  },
+  validate: { args: 'JOB', arity: [1, 1], summary: 'check the job file, printing each problem with its path', options: { ...json } },
+  plan: { args: 'JOB', arity: [1, 1], summary: 'print the ranges the planner would make; writes nothing', options: { ...vars, ...event, ...connections, ...json } },
+  check: {
+    args: 'JOB',
+    arity: [1, 1],
+    summary: 'test connections, reading the source, the mapping, inserting into the target and the ledger; writes no rows',
+    options: { ...vars, ...connections, ...json },
+  },
+  status: {
+    args: '[RUN_ID]',
+    arity: [0, 1],
+    summary: 'runs (logical time, start, duration, status), or one run and its ranges',
+    notes: LEDGER_NOTE,
+    options: { ...ledgerOf('NAME|FILE'), limit: { type: 'string', value: 'N', help: 'runs listed (20)' }, ...connections, ...json },
+  },
+  dirty: {
+    args: 'RUN_ID',
+    arity: [1, 1],
+    summary: 'the dirty records of a run, each with its reason (streamed)',
+    notes: LEDGER_NOTE,
+    options: { ...ledgerOf('FILE'), ...connections, ...json },
+  },
+  schema: { args: '', arity: [0, 0], summary: 'print the job file JSON Schema', options: { json: { type: 'boolean', help: 'accepted for symmetry: the schema is JSON' } } },
+  init: {
+    args: '',
+    arity: [0, 0],
+    summary: 'write a starter job for a table to stdout (batchsync init ... > job.json)',
+    notes: 'Reads the columns and primary key of --table on --source; sets "create": true when the target table is missing.',
+    options: {
+      source: { type: 'string', value: 'URL', help: 'postgres:// or mysql:// URL of the source database (required)' },
+      table: { type: 'string', value: 'NAME', help: 'the source table, optionally schema.table (required)' },
+      target: { type: 'string', value: 'URL', help: 'mysql:// URL of the target database (required)' },
+      'target-table': { type: 'string', value: 'NAME', help: "the target table (default: the source table's name)" },
+      name: { type: 'string', value: 'NAME', help: 'the job name (default: from the target table)' },
+    },
+  },
+  help: { args: '[COMMAND]', arity: [0, 1], summary: 'print the help of a command, or of all', options: {} },
+} satisfies Record<string, CommandSpec>;
+
+type Commands = typeof COMMANDS;
+type Name = keyof Commands;
+type Opts<N extends Name> = Values<Commands[N]['options']>;
+
+/** The worker command is started by `run`, not by people: it is not in the help. */
+const WORKER: CommandSpec = { args: '', arity: [0, 0], summary: 'a consumer worker process of run', options: {} };
+
+function usage(): string {
+  return overviewHelp(COMMANDS, 'batchsync help COMMAND (or COMMAND --help) shows its options; --version prints the version.');
+}
+
+function version(): string {
+  // bin/batchsync.js says where it is (this module runs bundled elsewhere); from the sources, two levels up.
+  const bin = process.env.BATCHSYNC_BIN;
+  const file = bin ? join(dirname(bin), '..', 'package.json') : fileURLToPath(new URL('../../package.json', import.meta.url));
+  return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+}
+
+// ---- helpers of the commands ----
 
 async function loadJob(path: string | undefined): Promise<JobSpec> {
   if (!path) throw new UsageError('a job file is required');
@@ -81,135 +202,153 @@ function positiveInt(text: string | undefined, name: string): number | undefined
   return value;
 }
 
-const common = {
-  json: { type: 'boolean' },
-  var: { type: 'string', multiple: true },
-  'logical-time': { type: 'string' },
-  workers: { type: 'string' },
-  'visibility-timeout': { type: 'string' },
-  'range-time-limit': { type: 'string' },
-  endpoint: { type: 'string' },
-  job: { type: 'string' },
-  ledger: { type: 'string' },
-  new: { type: 'boolean' },
-  from: { type: 'string' },
-  to: { type: 'string' },
-  parallel: { type: 'string' },
-  downstream: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
+function required<T>(value: T | undefined, command: string, option: string): T {
+  if (value === undefined) throw new UsageError(`${command} needs --${option} (batchsync help ${command})`);
+  return value;
+}
 
-type Values = ReturnType<typeof parseArgs<{ options: typeof common; allowPositionals: true }>>['values'];
+/** The logical time and variables of a run or plan: from --event, or --logical-time and --var (null: none given). */
+async function runIdentity(job: JobSpec, values: { var?: string[]; 'logical-time'?: string; event?: string }) {
+  const given = parseVarArgs(values.var ?? []);
+  if (values.event) {
+    const fromEvent = await eventStart(job, values.event, values['logical-time'] !== undefined);
+    return { logicalTime: fromEvent.logicalTime, vars: { ...fromEvent.vars, ...given } };
+  }
+  return { logicalTime: values['logical-time'] ? logicalTime(values['logical-time']) : null, vars: given };
+}
 
-async function ledgerFor(values: Values, opener: JobOpener): Promise<Ledger> {
+interface Context {
+  opener: JobOpener;
+}
+
+async function ledgerFor(values: { job?: string; ledger?: string }, opener: JobOpener): Promise<Ledger> {
   if (values.job && existsSync(values.job)) return opener.openLedger((await loadJob(values.job)).target);
   const url = values.ledger ?? process.env.BATCHSYNC_MYSQL_URL ?? DEFAULT_MYSQL_URL;
   return opener.openLedger({ connection: { url }, ledger: { prefix: 'batchsync_' } });
 }
 
-function lifecycleContext(values: Values, opener: JobOpener): LifecycleContext {
-  const rangeLimit = positiveInt(values['range-time-limit'], 'range-time-limit');
-  return {
-    opener,
-    runOptions: (job) => ({
-      job,
-      workers: positiveInt(values.workers, 'workers'),
-      visibilitySeconds: positiveInt(values['visibility-timeout'], 'visibility-timeout') ?? 30,
-      invocationMs: (rangeLimit ?? 900) * 1000,
-      endpoint: values.endpoint ?? process.env.BATCHSYNC_SQS_ENDPOINT,
-      opener,
-      progress: new Progress(process.stderr, false),
-    }),
-    note: err,
-  };
+/** A run id as typed: the whole id, or a prefix of exactly one (as git takes commits). */
+async function resolveRunId(ledger: Ledger, given: string): Promise<string> {
+  if (await ledger.getRun(given)) return given;
+  const ids = await ledger.runIdsStartingWith(given, AMBIGUOUS_SHOWN + 1);
+  if (ids.length === 1) return ids[0];
+  if (ids.length === 0) throw new BatchsyncError(`no run ${given} in the ledger`);
+  const shown = ids.slice(0, AMBIGUOUS_SHOWN).join(', ');
+  throw new UsageError(`run id ${given} is ambiguous: it starts ${ids.length > AMBIGUOUS_SHOWN ? `more than ${AMBIGUOUS_SHOWN}` : ids.length} runs (${shown}${ids.length > AMBIGUOUS_SHOWN ? ', …' : ''}); give more of it`);
 }
 
-/** The end of a command that ran a run: its summary, and the exit code (130: interrupted, resumable). */
-function reportRun({ run, outcome, unmatchedKeys, warnings }: RunReport, spec: JobSpec, file: string, values: Values): number {
+function lifecycle(values: { workers?: string; 'visibility-timeout'?: string; 'range-time-limit'?: string; endpoint?: string }, ctx: Context): LifecycleContext {
+  const rangeLimit = positiveInt(values['range-time-limit'], 'range-time-limit');
+  const base = {
+    workers: positiveInt(values.workers, 'workers'),
+    visibilitySeconds: positiveInt(values['visibility-timeout'], 'visibility-timeout') ?? 30,
+    invocationMs: (rangeLimit ?? 900) * 1000,
+    endpoint: values.endpoint ?? process.env.BATCHSYNC_SQS_ENDPOINT,
+    opener: ctx.opener,
+  };
+  return { opener: ctx.opener, runOptions: (job): RunOptions => ({ ...base, job, progress: new Progress(process.stderr, false) }), note: err };
+}
+
+/** Prints what a run command did: its warnings, the outcome and the summary, as text or JSON; the exit code (130: interrupted, resumable). */
+function report({ run, outcome, unmatchedKeys, warnings }: RunReport, file: string, asJson: boolean | undefined): number {
   for (const warning of warnings) err(`batchsync: warning: ${warning}`);
-  if (outcome === 'skipped') err(`batchsync: job ${spec.name} already succeeded for this logical time in run ${run.runId}: nothing to do`);
-  if (outcome === 'interrupted') err(`batchsync: interrupted; run ${run.runId} is resumable: batchsync resume ${run.runId} --job ${file}`);
-  if (values.json) out(JSON.stringify({ ...runSummary(run), outcome, ...(unmatchedKeys.length && { unmatchedKeys }) }));
-  else out(formatRun(run));
-  if (outcome === 'interrupted') return 130;
+  if (outcome === 'interrupted') {
+    err(`batchsync: interrupted; run ${run.runId} is resumable: batchsync resume ${run.runId} --job ${file} (or batchsync run ${file})`);
+    if (asJson) out(JSON.stringify({ ...runSummary(run), outcome }));
+    else out(formatRun(run));
+    return 130;
+  }
+  if (asJson) {
+    const said = outcomeLine(run, outcome);
+    if (said) err(`batchsync: ${said}`);
+    out(JSON.stringify({ ...runSummary(run, outcome), ...(unmatchedKeys.length && { unmatchedKeys }) }));
+  } else out(formatRun(run, outcome));
   return run.status === 'succeeded' ? 0 : 1;
 }
 
-async function commandRun(file: string | undefined, values: Values, opener: JobOpener): Promise<number> {
+// ---- the commands ----
+
+async function commandRun(file: string, values: Opts<'run'>, ctx: Context): Promise<number> {
   const job = await loadJob(file);
-  const ctx = lifecycleContext(values, opener);
-  const request = { vars: parseVarArgs(values.var ?? []), logicalTime: values['logical-time'] ? logicalTime(values['logical-time']) : null, fresh: values.new === true };
-  return reportRun(await runJob(job, request, ctx), job, file as string, values);
+  const { logicalTime: time, vars: given } = await runIdentity(job, values);
+  return report(await runJob(job, { vars: given, logicalTime: time, fresh: values.new === true }, lifecycle(values, ctx)), file, values.json);
 }
 
-async function commandResume(runId: string | undefined, values: Values, opener: JobOpener): Promise<number> {
-  if (!runId || !values.job) throw new UsageError('resume needs a RUN_ID and --job FILE');
-  const job = await loadJob(values.job);
-  return reportRun(await resumeJob(runId, job, lifecycleContext(values, opener)), job, values.job, values);
-}
-
-async function commandRerun(file: string | undefined, values: Values, opener: JobOpener): Promise<number> {
+async function commandResume(given: string, values: Opts<'resume'>, ctx: Context): Promise<number> {
+  const file = required(values.job, 'resume', 'job');
   const job = await loadJob(file);
-  if (!values['logical-time']) throw new UsageError('rerun needs --logical-time ISO');
-  const request = { vars: parseVarArgs(values.var ?? []), logicalTime: logicalTime(values['logical-time']) };
-  return reportRun(await rerunJob(job, request, lifecycleContext(values, opener)), job, file as string, values);
+  const runId = await resolveRunId(await ctx.opener.openLedger(resolveRun(job, new Date(), {}).target), given);
+  return report(await resumeJob(runId, job, lifecycle(values, ctx)), file, values.json);
 }
 
-async function commandCancel(runId: string | undefined, values: Values, opener: JobOpener): Promise<number> {
-  if (!runId || !values.job) throw new UsageError('cancel needs a RUN_ID and --job FILE');
-  const run = await cancelJob(runId, await loadJob(values.job), lifecycleContext(values, opener));
-  if (values.json) out(JSON.stringify(runSummary(run)));
-  else out(`run ${run.runId} cancelled; its consumers stop before their next chunk. Finish it later with: batchsync resume ${run.runId} --job ${values.job}`);
-  return 0;
-}
-
-async function commandBackfill(file: string | undefined, values: Values, opener: JobOpener): Promise<number> {
+async function commandRerun(file: string, values: Opts<'rerun'>, ctx: Context): Promise<number> {
   const job = await loadJob(file);
-  if (!values.from || !values.to) throw new UsageError('backfill needs --from YYYY-MM-DD and --to YYYY-MM-DD');
-  const siblings = values.downstream ? await loadJobsBeside(file as string) : [];
-  const lines = await backfill(
-    job,
-    {
-      from: parseDate(values.from, '--from'),
-      to: parseDate(values.to, '--to'),
-      parallel: positiveInt(values.parallel, 'parallel') ?? 1,
-      downstream: downstreamOf(job.name, siblings),
-      vars: parseVarArgs(values.var ?? []),
-    },
-    lifecycleContext(values, opener),
-    (l) => {
-      if (!values.json) out(`${l.bizdate}  ${l.job}  ${l.status}  ${l.outcome}${l.runId ? `  run ${l.runId}` : ''}${l.error ? `  ${l.error}` : ''}`);
-    },
-  );
+  const time = logicalTime(required(values['logical-time'], 'rerun', 'logical-time'));
+  return report(await rerunJob(job, { logicalTime: time, vars: parseVarArgs(values.var ?? []) }, lifecycle(values, ctx)), file, values.json);
+}
+
+async function commandBackfill(file: string, values: Opts<'backfill'>, ctx: Context): Promise<number> {
+  const job = await loadJob(file);
+  const request = {
+    from: parseDate(required(values.from, 'backfill', 'from'), '--from'),
+    to: parseDate(required(values.to, 'backfill', 'to'), '--to'),
+    parallel: positiveInt(values.parallel, 'parallel') ?? 1,
+    downstream: values.downstream ? downstreamOf(job.name, await jobsBeside(file)) : [],
+    vars: parseVarArgs(values.var ?? []),
+  };
+  const line = (l: BackfillLine) => {
+    if (!values.json) out(`${l.bizdate}  ${l.job}  ${l.status}  ${l.outcome}${l.runId ? `  run ${l.runId}` : ''}${l.error ? `  ${l.error}` : ''}`);
+  };
+  const lines = await backfill(job, request, lifecycle(values, ctx), line);
   if (values.json) out(JSON.stringify(lines));
   if (lines.some((l) => l.outcome === 'interrupted')) return 130;
   return lines.every((l) => l.status === 'succeeded') ? 0 : 1;
 }
 
-/** The other job files of the directory a job file is in (for --downstream). */
-async function loadJobsBeside(file: string): Promise<JobSpec[]> {
+/** The other job files of the directory a job file is in (for --downstream); files that are not job files are no part of it. */
+async function jobsBeside(file: string): Promise<JobSpec[]> {
   const dir = dirname(file);
   const names = (await readdir(dir)).filter((n) => n.endsWith('.json') && resolve(dir, n) !== resolve(file));
-  const jobs: JobSpec[] = [];
-  for (const name of names) {
-    // Files that are not job files (a --connections map, say) are no part of the dependency graph.
-    const job = await loadJob(join(dir, name)).catch(() => null);
-    if (job) jobs.push(job);
-  }
-  return jobs;
+  const jobs = await Promise.all(names.map((n) => loadJob(join(dir, n)).catch(() => null)));
+  return jobs.filter((j) => j !== null);
 }
 
-async function commandPlan(file: string | undefined, values: Values, opener: JobOpener): Promise<number> {
+async function commandCancel(given: string, values: Opts<'cancel'>, ctx: Context): Promise<number> {
+  const file = required(values.job, 'cancel', 'job');
+  const job = await loadJob(file);
+  const runId = await resolveRunId(await ctx.opener.openLedger(resolveRun(job, new Date(), {}).target), given);
+  const run = await cancelJob(runId, job, lifecycle({}, ctx));
+  if (values.json) out(JSON.stringify(runSummary(run)));
+  else out(`${formatRun(run)}\n  its consumers stop before their next chunk; finish it with: batchsync resume ${run.runId} --job ${file}`);
+  return 0;
+}
+
+async function commandValidate(file: string, values: Opts<'validate'>): Promise<number> {
+  let problems: string[] = [];
+  try {
+    await loadJob(file);
+  } catch (error) {
+    if (!(error instanceof JobError)) throw error;
+    problems = error instanceof JobFileError ? error.problems : [error.message.replace(`${file}: `, '')];
+  }
+  if (values.json) out(JSON.stringify({ file, valid: problems.length === 0, problems }));
+  else if (problems.length === 0) out(`${file}: ok`);
+  else for (const problem of problems) err(`${file}: ${problem}`);
+  return problems.length ? 2 : 0;
+}
+
+async function commandPlan(file: string, values: Opts<'plan'>, ctx: Context): Promise<number> {
   const spec = await loadJob(file);
-  const time = logicalTime(values['logical-time']);
-  const job = resolveJob(spec, { ...schedulingVars(time, spec.schedule?.timezone ?? spec.timezone), ...parseVarArgs(values.var ?? []) });
-  const { source, target } = await opener.open(job);
+  const identity = await runIdentity(spec, values);
+  const time = identity.logicalTime ?? new Date();
+  const job = resolveRun(spec, time, identity.vars);
+  const { source, target } = await ctx.opener.open(job);
   const checked = await checkSchemas(job, source, target);
   const ranges = await source.plan(job.channel.maxConcurrency * RANGES_PER_CONSUMER);
   const where = job.source.type === 'files' ? undefined : job.source.where;
   if (values.json) {
     const extra = { ...(checked.createDdl !== null && { createDdl: checked.createDdl }), ...(checked.unmatchedKeys.length && { unmatchedKeys: checked.unmatchedKeys }) };
-    out(JSON.stringify({ job: job.name, where, ranges: ranges.map((r, id) => ({ id, description: r.description })), ...extra }));
+    out(JSON.stringify({ job: job.name, logicalTime: time.toISOString(), where, ranges: ranges.length, rangeList: ranges.map((r, id) => ({ id, description: r.description })), ...extra }));
   } else {
     for (const warning of checked.warnings) err(`batchsync: warning: ${warning}`);
     if (checked.createDdl !== null) out(`target: ${job.target.table} does not exist; the run creates it first:\n${checked.createDdl}`);
@@ -219,37 +358,55 @@ async function commandPlan(file: string | undefined, values: Values, opener: Job
   return 0;
 }
 
-async function commandCheck(file: string | undefined, opener: JobOpener, vars: readonly string[] = []): Promise<number> {
+async function commandCheck(file: string, values: Opts<'check'>, ctx: Context): Promise<number> {
   const spec = await loadJob(file);
-  // The where, query and constant columns run as a run now would: with today's scheduling variables.
-  const job = resolveJob(spec, { ...schedulingVars(new Date(), spec.schedule?.timezone ?? spec.timezone), ...parseVarArgs(vars) });
-  const { source, target, ledger } = await opener.open(job);
+  // The where, query and constant columns run as a run would: with the scheduling variables of the logical time (default now).
+  const job = resolveRun(spec, values['logical-time'] ? logicalTime(values['logical-time']) : new Date(), parseVarArgs(values.var ?? []));
+  const { source, target, ledger } = await ctx.opener.open(job);
   const columns = await source.columns();
   await source.checkRead?.();
   // Planning reads the source (its key bounds, a sample, the files): it needs what a run needs.
   const ranges = await source.plan(1);
-  out(`source: ok, ${columns.length} columns (${columns.map((c) => c.name).join(', ')}), readable (${ranges.length} range${ranges.length === 1 ? '' : 's'})`);
+  if (!values.json) out(`source: ok, ${columns.length} columns (${columns.map((c) => c.name).join(', ')}), readable (${ranges.length} range${ranges.length === 1 ? '' : 's'})`);
   const checked = await checkSchemas(job, source, target);
-  for (const warning of checked.warnings) out(`warning: ${warning}`);
   const mapped = checked.columns;
-  if (checked.createDdl !== null) out(`target: ${job.target.table} does not exist; a run creates it first (target.create):\n${checked.createDdl}`);
-  else {
-    await opener.checkWrite(job, mapped.map((c) => c.name));
-    out(`target: ok, ${job.target.table} (${mapped.map((c) => `${c.name} ${c.columnType}`).join(', ')}), insertable`);
+  if (!values.json) for (const warning of checked.warnings) out(`warning: ${warning}`);
+  if (checked.createDdl !== null) {
+    if (!values.json) out(`target: ${job.target.table} does not exist; a run creates it first (target.create):\n${checked.createDdl}`);
+  } else {
+    await ctx.opener.checkWrite(job, mapped.map((c) => c.name));
+    if (!values.json) out(`target: ok, ${job.target.table} (${mapped.map((c) => `${c.name} ${c.columnType}`).join(', ')}), insertable`);
   }
   await ledger.listRuns({ job: job.name, limit: 1 });
-  out(`ledger: ok`);
+  if (values.json) {
+    out(
+      JSON.stringify({
+        job: job.name,
+        ok: true,
+        source: { columns: columns.map((c) => ({ name: c.name, type: c.type })), ranges: ranges.length },
+        target: {
+          table: job.target.table,
+          columns: mapped.map((c) => ({ name: c.name, type: c.columnType })),
+          insertable: checked.createDdl === null,
+          ...(checked.createDdl !== null && { createDdl: checked.createDdl }),
+        },
+        warnings: checked.warnings,
+        ledger: { ok: true },
+      }),
+    );
+  } else out('ledger: ok');
   return 0;
 }
 
-async function commandStatus(runId: string | undefined, values: Values, opener: JobOpener): Promise<number> {
-  const ledger = await ledgerFor(values, opener);
-  if (runId) {
+async function commandStatus(given: string | undefined, values: Opts<'status'>, ctx: Context): Promise<number> {
+  const ledger = await ledgerFor(values, ctx.opener);
+  if (given) {
+    const runId = await resolveRunId(ledger, given);
     const run = await ledger.getRun(runId);
     if (!run) throw new BatchsyncError(`no run ${runId} in the ledger`);
     const ranges = await ledger.listRanges(runId);
     const peak = peakConcurrency(await ledger.listAttempts(runId), run.finishedAt ?? new Date());
-    if (values.json) out(JSON.stringify({ ...runSummary(run), peakConcurrency: peak, ranges: ranges.map(rangeSummary) }));
+    if (values.json) out(JSON.stringify({ ...runSummary(run), peakConcurrency: peak, rangeList: ranges.map(rangeSummary) }));
     else {
       out(formatRun(run));
       out(`  at most ${peak} consumers at once`);
@@ -258,26 +415,40 @@ async function commandStatus(runId: string | undefined, values: Values, opener: 
     return 0;
   }
   const jobName = values.job && existsSync(values.job) ? (await loadJob(values.job)).name : values.job;
-  const runs = await ledger.listRuns({ job: jobName, limit: 20 });
-  if (values.json) out(JSON.stringify(runs.map(runSummary)));
-  else if (runs.length === 0) out('no runs');
-  else for (const run of runs) out(formatRun(run));
+  const runs = await ledger.listRuns({ job: jobName, limit: positiveInt(values.limit, 'limit') ?? 20 });
+  if (values.json) out(JSON.stringify(runs.map((run) => runSummary(run))));
+  else if (runs.length === 0) out(jobName ? `no runs of job ${jobName}` : 'no runs');
+  else out(formatRunTable(runs));
   return 0;
 }
 
-async function commandDirty(runId: string | undefined, values: Values, opener: JobOpener): Promise<number> {
-  if (!runId) throw new UsageError('dirty needs a RUN_ID');
-  const ledger = await ledgerFor(values, opener);
-  if (!(await ledger.getRun(runId))) throw new BatchsyncError(`no run ${runId} in the ledger`);
-  const dirty = (await ledger.listDirty(runId)).map(dirtySummary);
-  if (values.json) out(JSON.stringify(dirty));
-  else if (dirty.length === 0) out(`run ${runId}: no dirty records`);
-  else for (const d of dirty) out(`range ${d.rangeId}  ${d.reason}\n  ${JSON.stringify(d.record)}`);
+async function commandDirty(given: string, values: Opts<'dirty'>, ctx: Context): Promise<number> {
+  const ledger = await ledgerFor(values, ctx.opener);
+  const runId = await resolveRunId(ledger, given);
+  const records = ledger.streamDirty(runId);
+  if (values.json) await writeDirtyJson(process.stdout, records);
+  else if ((await writeDirtyText(process.stdout, records)) === 0) out(`run ${runId}: no dirty records`);
+  return 0;
+}
+
+async function commandInit(values: Opts<'init'>, ctx: Context): Promise<number> {
+  const { job, notes } = await starterJob(
+    {
+      source: required(values.source, 'init', 'source'),
+      table: required(values.table, 'init', 'table'),
+      target: required(values.target, 'init', 'target'),
+      targetTable: values['target-table'],
+      name: values.name,
+    },
+    ctx.opener,
+  );
+  await writeAll(process.stdout, `${JSON.stringify(job, null, 2)}\n`);
+  for (const note of notes) err(`batchsync init: ${note}`);
   return 0;
 }
 
 /** A consumer instance of `run` in distributed mode: a child process, told its queue by the run over IPC. */
-async function commandWorker(opener: JobOpener): Promise<number> {
+async function commandWorker(ctx: Context): Promise<number> {
   if (!process.send) throw new UsageError('worker is started by batchsync run');
   // SIGTERM from the run, or Ctrl-C's SIGINT to the whole process group: finish the chunk in flight, hand the range back, exit.
   const stop = new AbortController();
@@ -291,7 +462,7 @@ async function commandWorker(opener: JobOpener): Promise<number> {
   await runWorker({
     poller: new SqsPoller(client, config.queueUrl),
     queueArn: config.queueArn,
-    handler: localConsumerHandler(opener, new SqsQueue(client, config.queueUrl), config.jobs, stop.signal),
+    handler: localConsumerHandler(ctx.opener, new SqsQueue(client, config.queueUrl), config.jobs, stop.signal),
     batchSize: 1,
     visibilitySeconds: config.visibilitySeconds,
     retryDelaySeconds: 1,
@@ -301,67 +472,112 @@ async function commandWorker(opener: JobOpener): Promise<number> {
   return 0;
 }
 
-export async function main(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, options: common, allowPositionals: true, strict: true });
-  } catch (error) {
-    err(`batchsync: ${(error as Error).message}\n\n${USAGE}`);
+function dispatch(name: Name, parsed: { values: Record<string, unknown>; positionals: string[] }, ctx: Context): Promise<number> {
+  const [arg] = parsed.positionals;
+  const v = parsed.values as never;
+  switch (name) {
+    case 'run':
+      return commandRun(arg, v, ctx);
+    case 'resume':
+      return commandResume(arg, v, ctx);
+    case 'rerun':
+      return commandRerun(arg, v, ctx);
+    case 'backfill':
+      return commandBackfill(arg, v, ctx);
+    case 'cancel':
+      return commandCancel(arg, v, ctx);
+    case 'validate':
+      return commandValidate(arg, v);
+    case 'plan':
+      return commandPlan(arg, v, ctx);
+    case 'check':
+      return commandCheck(arg, v, ctx);
+    case 'status':
+      return commandStatus(arg, v, ctx);
+    case 'dirty':
+      return commandDirty(arg, v, ctx);
+    case 'init':
+      return commandInit(v, ctx);
+    case 'schema':
+      out(JSON.stringify(jobJsonSchema(), null, 2));
+      return Promise.resolve(0);
+    case 'help':
+      return Promise.resolve(help(arg));
+  }
+}
+
+function isCommand(name: string): name is Name {
+  return Object.hasOwn(COMMANDS, name);
+}
+
+function help(name: string | undefined): number {
+  if (name === undefined) {
+    out(usage());
+    return 0;
+  }
+  if (!isCommand(name)) throw new UsageError(`unknown command "${name}" (batchsync --help lists the commands)`);
+  out(commandHelp(name, COMMANDS[name] as CommandSpec));
+  return 0;
+}
+
+/** Resolves when what was written to the stream has been handed to the OS: a pipe's reader gets all of it before the exit. */
+function drained(stream: NodeJS.WriteStream): Promise<void> {
+  if (stream.destroyed || stream.writableLength === 0) return Promise.resolve();
+  return new Promise((resolve) => stream.write('', () => resolve()));
+}
+
+/** A reader that went away (`batchsync dirty RUN | head`) is not an error: stop quietly. */
+function stopOnClosedPipe(stream: NodeJS.WriteStream): void {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
+}
+
+async function execute(argv: string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === undefined) {
+    err(usage());
     return 2;
   }
-  const { values, positionals } = parsed;
-  const [command, arg, ...extra] = positionals;
-  if (values.help || !command) {
-    (command ? out : err)(USAGE);
-    return command ? 0 : 2;
+  if (first === '--help' || first === '-h') return help(undefined);
+  if (first === '--version' || first === '-V') {
+    out(version());
+    return 0;
   }
-  const opener = localOpener(process.env, 8);
+  if (first.startsWith('-')) throw new UsageError(`unknown option ${first} (options go after the command: batchsync COMMAND --help)`);
+  const spec: CommandSpec | undefined = first === 'worker' ? WORKER : isCommand(first) ? COMMANDS[first] : undefined;
+  if (!spec) {
+    const near = closest(first, Object.keys(COMMANDS));
+    throw new UsageError(`unknown command "${first}"${near ? `; did you mean ${near}?` : ''} (batchsync --help lists the commands)`);
+  }
+  const parsed = parseCommand(first, spec as CommandSpec<OptionTable>, rest);
+  if (parsed.help) {
+    out(commandHelp(first, spec));
+    return 0;
+  }
+  const file = (parsed.values.connections as string | undefined) ?? process.env.BATCHSYNC_CONNECTIONS;
+  // Worker processes inherit the environment: they find the same connections file.
+  if (file) process.env.BATCHSYNC_CONNECTIONS = resolve(file);
+  const opener = localOpener(process.env, 8, await localSecrets(file, process.env));
   try {
-    if (extra.length) throw new UsageError(`unexpected arguments: ${extra.join(' ')}`);
-    switch (command) {
-      case 'schema':
-        out(JSON.stringify(jobJsonSchema(), null, 2));
-        return 0;
-      case 'validate': {
-        if (!arg) throw new UsageError('validate needs a job file');
-        try {
-          await loadJob(arg);
-        } catch (error) {
-          if (!(error instanceof JobFileError)) throw error;
-          for (const problem of error.problems) err(`${arg}: ${problem}`);
-          return 2;
-        }
-        out(`${arg}: ok`);
-        return 0;
-      }
-      case 'run':
-        return await commandRun(arg, values, opener);
-      case 'resume':
-        return await commandResume(arg, values, opener);
-      case 'rerun':
-        return await commandRerun(arg, values, opener);
-      case 'cancel':
-        return await commandCancel(arg, values, opener);
-      case 'backfill':
-        return await commandBackfill(arg, values, opener);
-      case 'plan':
-        return await commandPlan(arg, values, opener);
-      case 'check':
-        return await commandCheck(arg, opener, values.var);
-      case 'status':
-        return await commandStatus(arg, values, opener);
-      case 'dirty':
-        return await commandDirty(arg, values, opener);
-      case 'worker':
-        return await commandWorker(opener);
-      default:
-        throw new UsageError(`unknown command "${command}"`);
-    }
-  } catch (error) {
-    err(`batchsync: ${redact(describeError(error))}`);
-    if (process.env.BATCHSYNC_DEBUG && error instanceof Error) err(redact(error.stack ?? ''));
-    return error instanceof BatchsyncError ? error.exitCode : 1;
+    return first === 'worker' ? await commandWorker({ opener }) : await dispatch(first as Name, parsed, { opener });
   } finally {
     await opener.close();
   }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  stopOnClosedPipe(process.stdout);
+  let code: number;
+  try {
+    code = await execute(argv);
+  } catch (error) {
+    err(`batchsync: ${redact(describeError(error))}`);
+    if (process.env.BATCHSYNC_DEBUG && error instanceof Error) err(redact(error.stack ?? ''));
+    code = error instanceof BatchsyncError ? error.exitCode : 1;
+  }
+  await drained(process.stdout);
+  await drained(process.stderr);
+  return code;
 }

@@ -18,6 +18,8 @@ import { runWorker } from './worker.ts';
 const BIN = process.env.BATCHSYNC_BIN ?? fileURLToPath(new URL('../../bin/batchsync.js', import.meta.url));
 /** How often the runner looks at the ledger and the dead-letter queue. */
 const POLL_MS = 250;
+/** Polls between reads of the ranges for the progress line's estimate. */
+const PROGRESS_RANGES_EVERY = 8;
 /** Heap limits of a worker process, in MB: old space, and new space (large enough that short-lived rows die young). */
 const WORKER_HEAP_MB = 128;
 const WORKER_SEMI_SPACE_MB = 32;
@@ -190,12 +192,13 @@ export async function runLocally(options: RunOptions, start: Starter): Promise<R
     const resources = await opener.open(planned.job);
     const deps = { ...resources, events: noEvents };
     let run = (await resources.ledger.getRun(planned.runId)) as RunRecord;
-    while (!isEnded(run.status) && planned.outcome !== 'skipped') {
+    for (let polls = 0; !isEnded(run.status) && planned.outcome !== 'skipped'; polls++) {
       if (interrupt.signal.aborted) {
         await workers.stop();
         return { ...planned, run: (await resources.ledger.getRun(planned.runId)) as RunRecord, outcome: 'interrupted' };
       }
-      options.progress.update(run);
+      // The ranges (for the estimate of rows left) every few polls: they are one row each in the ledger.
+      options.progress.update(run, polls % PROGRESS_RANGES_EVERY === 0 ? await resources.ledger.listRanges(run.runId) : undefined);
       await failDeadLetters(queue, deps, run.runId, job.channel.maxReceiveCount);
       if (!workers.heal()) await endRun(run.runId, 'failed', 'consumer workers kept dying; see the messages above', deps);
       if (run.rangesDone >= run.ranges && (run.status === 'running' || run.status === 'finalizing')) await finalizeRun(run.runId, planned.job, deps);

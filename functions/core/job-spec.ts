@@ -218,11 +218,21 @@ export function parseJob(text: string, where = 'job file'): JobSpec {
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw new JobError(`${where}: invalid JSON: ${(error as Error).message}`);
+    throw new JobError(`${where}: invalid JSON${jsonErrorAt(text, (error as Error).message)}`);
   }
   const problems = checkJob(value);
   if (problems.length) throw new JobFileError(where, problems);
   return JobSpec.parse(value);
+}
+
+/** `JSON.parse`'s message with its character position turned into a line and column a person can find. */
+function jsonErrorAt(text: string, message: string): string {
+  const at = /\s*(?:in JSON )?at position (\d+)(?: \(line \d+ column \d+\))?/.exec(message);
+  const reason = (at ? message.slice(0, at.index) + message.slice(at.index + at[0].length) : message).replace(/ in JSON$/, '');
+  const position = at ? Number(at[1]) : /end of JSON input/.test(message) ? text.length : null;
+  if (position === null) return `: ${reason}`;
+  const before = text.slice(0, position).split('\n');
+  return ` at line ${before.length}, column ${before[before.length - 1].length + 1}: ${reason}`;
 }
 
 /** A job file with one or more problems, each `path: message`. */

@@ -283,6 +283,10 @@ export interface Ledger {
   /** Marks a range failed with the reason (the run's move is the caller's). */
   failRange(runId: string, rangeId: number, reason: string): Promise<void>;
   listDirty(runId: string): Promise<DirtyRecord[]>;
+  /** The same records one at a time, in constant memory whatever their number. */
+  streamDirty(runId: string): AsyncIterable<DirtyRecord>;
+  /** Ids of runs that start with `prefix`, at most `limit` (a run id given short). */
+  runIdsStartingWith(prefix: string, limit: number): Promise<string[]>;
   /** When each attempt at a range of the run began and ended (null: it is live). */
   listAttempts(runId: string): Promise<Array<{ rangeId: number; startedAt: Date; endedAt: Date | null }>>;
 }

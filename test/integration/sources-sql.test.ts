@@ -55,7 +55,7 @@ async function run(file: string, rows: number, args: string[] = []): Promise<Rec
 async function plan(file: string, args: string[] = []): Promise<Array<{ id: number; description: string }>> {
   const result = await runCli(['plan', file, '--json', ...args]);
   expect(result.code, result.stderr).toBe(0);
-  return (JSON.parse(result.stdout) as { ranges: Array<{ id: number; description: string }> }).ranges;
+  return (JSON.parse(result.stdout) as { rangeList: Array<{ id: number; description: string }> }).rangeList;
 }
 
 /** The largest range's rows over the mean, counting each range's rows with its own description (its SQL condition). */

@@ -139,6 +139,12 @@ export class MemoryLedger implements Ledger {
   async listDirty(runId: string): Promise<DirtyRecord[]> {
     return this.dirty.filter((d) => d.runId === runId);
   }
+  async *streamDirty(runId: string): AsyncIterable<DirtyRecord> {
+    yield* await this.listDirty(runId);
+  }
+  async runIdsStartingWith(prefix: string, limit: number): Promise<string[]> {
+    return [...this.runs.keys()].filter((id) => id.startsWith(prefix)).sort().slice(0, limit);
+  }
   run(runId: string): RunRecord {
     return this.runs.get(runId) as RunRecord;
   }

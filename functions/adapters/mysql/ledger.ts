@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Connection as CallbackConnection } from 'mysql2';
 import type mysql from 'mysql2/promise';
 import { RetryableError } from '../../core/errors.ts';
 import { ATTEMPT_STALE_MS, canonicalVars, isEnded, isUnfinished, type RangeStatus, rangeMovesTo, type RunStatus, varsHash } from '../../core/lifecycle.ts';
@@ -323,6 +324,41 @@ export class MysqlLedger implements Ledger {
     } finally {
       conn.release();
     }
+  }
+
+  /**
+   * The dirty records of a run, streamed from the server a few at a time
+   * (mysql2's query stream pauses the connection while the reader is
+   * behind), so listing millions of them takes constant memory.
+   */
+  async *streamDirty(runId: string): AsyncIterable<DirtyRecord> {
+    const conn = await this.connection();
+    let finished = false;
+    try {
+      // The promise wrapper's `connection` is the callback connection underneath (mysql2's types say otherwise).
+      const rows = (conn.connection as unknown as CallbackConnection)
+        .query(`SELECT range_id, column_name, reason, record FROM ${this.t.dirty} WHERE run_id = ? ORDER BY id`, [runId])
+        .stream({ highWaterMark: 64 });
+      try {
+        for await (const r of rows as AsyncIterable<Db>) {
+          yield { rangeId: Number(r.range_id), column: r.column_name === null ? null : String(r.column_name), reason: String(r.reason), record: String(r.record) };
+        }
+      } catch (error) {
+        throw mysqlError(error, this.server, 'reading the dirty records');
+      }
+      finished = true;
+    } finally {
+      // A reader that stopped early leaves rows unread on the connection: it cannot go back to the pool.
+      if (finished) conn.release();
+      else conn.destroy();
+    }
+  }
+
+  /** Ids of runs starting with `prefix` (a run id typed short, as git takes commits), at most `limit`. */
+  async runIdsStartingWith(prefix: string, limit: number): Promise<string[]> {
+    const like = `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    const rows = await this.query<Db[]>(`SELECT run_id FROM ${this.t.runs} WHERE run_id LIKE ? ORDER BY run_id LIMIT ${Math.trunc(limit)}`, [like]);
+    return rows.map((r) => String(r.run_id));
   }
 
   private async query<T>(sql: string, values: unknown[]): Promise<T> {
