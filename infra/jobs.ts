@@ -42,7 +42,7 @@ function problemsOf(job: JobSpec, names: ReadonlySet<string>, queuePrefix: strin
   if (job.source.type === 'files' && job.source.url.startsWith('file://')) {
     out.push('source.url: a deployed function has no local files to read (file://): put them in S3 (s3://bucket/prefix/)');
   }
-  if (job.source.type === 'files' && /^s3:\/\/[^/]*\$\{/.test(job.source.url) && job.triggers.length === 0) {
+  if (job.source.type === 'files' && /^s3:\/\/[^/]*\$\{/.test(job.source.url) && !job.triggers.some((t) => t.type === 's3')) {
     out.push('source.url: the bucket is a variable but the job has no S3 trigger to take it from: name the bucket, so it can be granted');
   }
   if (job.schedule && job.schedule.cron.trim().split(/\s+/).length !== 6) {

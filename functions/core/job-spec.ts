@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { JobError } from './errors.ts';
+import { checkPattern, EVENT_PATH, type EventPattern } from './event-pattern.ts';
 
 /**
  * The job file contract (DESIGN.md "Job file"). Every key is known: an
@@ -114,11 +115,36 @@ export const Schedule = z.strictObject({
   timezone: TimeZone.optional(),
 });
 
-export const Trigger = z.strictObject({
+export const S3Trigger = z.strictObject({
   type: z.literal('s3'),
   bucket: nonEmpty,
   prefix: z.string().default(''),
 });
+export type S3Trigger = z.infer<typeof S3Trigger>;
+
+const EventPath = z.string().regex(EVENT_PATH, { message: 'must be a path into the event, like $.detail.jobName' });
+
+/** A run per matching EventBridge event (an upstream Glue job, state machine, query, or the user's own put-events). */
+export const EventTrigger = z.strictObject({
+  type: z.literal('event'),
+  pattern: z
+    .record(z.string(), z.unknown())
+    .check((ctx) => {
+      for (const problem of checkPattern(ctx.value, '')) {
+        const [at, message] = [problem.slice(0, problem.indexOf(': ')), problem.slice(problem.indexOf(': ') + 2)];
+        ctx.issues.push({ code: 'custom', message: at ? `${at.slice(1)}: ${message}` : message, input: ctx.value });
+      }
+    })
+    .transform((p) => p as EventPattern)
+    .describe('An EventBridge event pattern'),
+  bus: nonEmpty.default('default').describe('The event bus the rule is on: "default" or a bus name'),
+  logicalTime: EventPath.default('$.time').describe("Where the run's logical time is in the event"),
+  vars: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), EventPath).default({}).describe('Variables taken from event fields by path'),
+});
+export type EventTrigger = z.infer<typeof EventTrigger>;
+
+export const Trigger = z.discriminatedUnion('type', [S3Trigger, EventTrigger]);
+export type Trigger = z.infer<typeof Trigger>;
 
 export const JobSpec = z.strictObject({
   $schema: z.string().optional(),
