@@ -58,8 +58,9 @@ export function secretResourceArn(stack: Stack, secretId: string): string {
 
 /** Every secret a job names (target, source, replica). */
 function secretIdsOf(job: JobSpec): string[] {
-  const conns = [job.target.connection];
+  const conns: Array<{ secretId?: string }> = [job.target.connection];
   if (job.source.type !== 'files') conns.push(job.source.connection, ...(job.source.replica ? [job.source.replica] : []));
+  else if (job.source.connection) conns.push(job.source.connection);
   return conns.flatMap((c) => (c.secretId === undefined ? [] : [c.secretId]));
 }
 

@@ -13,6 +13,7 @@ import type { Ledger } from '../core/ports.ts';
 import { redact } from '../core/redact.ts';
 import { peakConcurrency } from '../core/throttle.ts';
 import { parseVarArgs, resolveJob, schedulingVars } from '../core/vars.ts';
+import { eventStart } from './event.ts';
 import { localConsumerHandler, localOpener, sqsClient } from './local.ts';
 import { dirtySummary, formatRun, Progress, rangeSummary, runSummary } from './output.ts';
 import { runLocally, WorkerConfig } from './run.ts';
@@ -25,8 +26,9 @@ const USAGE = `usage: batchsync <command> [options]
 
   run JOB [--var k=v]... [--workers N] [--json]   plan and run the job locally
       [--logical-time ISO] [--visibility-timeout S] [--range-time-limit S] [--endpoint URL]
+      [--event FILE]                              start as the deployed planner would for that event
   validate JOB                                    check the job file
-  plan JOB [--var k=v]... [--json]                print the ranges, write nothing
+  plan JOB [--var k=v]... [--event FILE] [--json] print the ranges, write nothing
   check JOB                                       test connections and the column mapping
   status [RUN_ID] [--job NAME|FILE] [--json]      runs and their ranges
   dirty RUN_ID [--json]                           the dirty records of a run
@@ -83,6 +85,7 @@ const common = {
   endpoint: { type: 'string' },
   job: { type: 'string' },
   ledger: { type: 'string' },
+  event: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -97,10 +100,11 @@ async function ledgerFor(values: Values, opener: JobOpener): Promise<Ledger> {
 async function commandRun(file: string | undefined, values: Values, opener: JobOpener): Promise<number> {
   const job = await loadJob(file);
   const rangeLimit = positiveInt(values['range-time-limit'], 'range-time-limit');
+  const fromEvent = values.event === undefined ? null : await eventStart(job, values.event, values['logical-time'] !== undefined);
   const { run, outcome } = await runLocally({
     job,
-    vars: parseVarArgs(values.var ?? []),
-    logicalTime: logicalTime(values['logical-time']),
+    vars: { ...fromEvent?.vars, ...parseVarArgs(values.var ?? []) },
+    logicalTime: fromEvent?.logicalTime ?? logicalTime(values['logical-time']),
     workers: positiveInt(values.workers, 'workers'),
     visibilitySeconds: positiveInt(values['visibility-timeout'], 'visibility-timeout') ?? 30,
     invocationMs: (rangeLimit ?? 900) * 1000,
@@ -116,14 +120,15 @@ async function commandRun(file: string | undefined, values: Values, opener: JobO
 
 async function commandPlan(file: string | undefined, values: Values, opener: JobOpener): Promise<number> {
   const spec = await loadJob(file);
-  const time = logicalTime(values['logical-time']);
-  const job = resolveJob(spec, { ...schedulingVars(time, spec.schedule?.timezone ?? spec.timezone), ...parseVarArgs(values.var ?? []) });
+  const fromEvent = values.event === undefined ? null : await eventStart(spec, values.event, values['logical-time'] !== undefined);
+  const time = fromEvent?.logicalTime ?? logicalTime(values['logical-time']);
+  const job = resolveJob(spec, { ...schedulingVars(time, spec.schedule?.timezone ?? spec.timezone), ...fromEvent?.vars, ...parseVarArgs(values.var ?? []) });
   const { source, target } = await opener.open(job);
   mapColumns(await source.columns(), job.target.columns, job.target.table, await target.describe());
   const ranges = await source.plan(job.channel.maxConcurrency * RANGES_PER_CONSUMER);
   const where = job.source.type === 'files' ? undefined : job.source.where;
   if (values.json) {
-    out(JSON.stringify({ job: job.name, where, ranges: ranges.map((r, id) => ({ id, description: r.description })) }));
+    out(JSON.stringify({ job: job.name, logicalTime: time.toISOString(), where, ranges: ranges.map((r, id) => ({ id, description: r.description })) }));
   } else {
     out(`job ${job.name}: ${ranges.length} ranges${where ? ` where ${where}` : ''}`);
     ranges.forEach((r, id) => out(`  ${id}  ${r.description}`));

@@ -54,6 +54,19 @@ export const CsvOptions = z.strictObject({
 });
 export type CsvOptions = z.infer<typeof CsvOptions>;
 
+/**
+ * Keys for an S3-compatible store (OSS, MinIO, another account), as JSON
+ * `{"accessKeyId": …, "secretAccessKey": …}` in a Secrets Manager secret or
+ * in an environment variable. Without it, the AWS SDK's usual chain.
+ */
+export const S3Connection = z
+  .strictObject({
+    secretId: nonEmpty.optional().describe('Secrets Manager secret holding {"accessKeyId", "secretAccessKey"}'),
+    urlFromEnv: nonEmpty.optional().describe('Environment variable holding {"accessKeyId", "secretAccessKey"} as JSON'),
+  })
+  .refine((c) => [c.secretId, c.urlFromEnv].filter((v) => v !== undefined).length === 1, { message: 'give exactly one of secretId, urlFromEnv' });
+export type S3Connection = z.infer<typeof S3Connection>;
+
 export const FilesSource = z.strictObject({
   type: z.literal('files'),
   url: z
@@ -64,6 +77,13 @@ export const FilesSource = z.strictObject({
   csv: CsvOptions.optional(),
   columns: Columns.optional().describe('Column names; required where the format carries none'),
   compression: z.enum(['none', 'gzip', 'auto']).default('auto').describe('auto: by the .gz ending'),
+  endpoint: z.url({ protocol: /^https?$/ }).optional().describe('An S3-compatible endpoint (OSS, MinIO); default AWS S3'),
+  region: nonEmpty.optional().describe("The store's region; default AWS_REGION"),
+  forcePathStyle: z.boolean().optional().describe('Bucket in the path, not the host name; default true with an endpoint'),
+  connection: S3Connection.optional().describe("Keys for the store; default the AWS SDK's credential chain"),
+}).refine((s) => s.url.startsWith('s3://') || [s.endpoint, s.region, s.forcePathStyle, s.connection].every((v) => v === undefined), {
+  path: ['url'],
+  message: 'endpoint, region, forcePathStyle and connection apply to s3:// URLs only',
 }).refine((s) => !(s.format === 'parquet' && s.compression === 'gzip'), {
   path: ['compression'],
   message: 'Parquet files compress their own pages; "gzip" applies to csv and jsonl',
