@@ -61,3 +61,16 @@ describe('event triggers', () => {
     expect(() => synth([job('bad', { triggers: [{ type: 'event', pattern: glueSucceeded, logicalTime: 'detail.time' }] })])).toThrow(/must be a path into the event/);
   });
 });
+
+describe('the example jobs of examples/events', () => {
+  it('deploy: one rule each, on the default bus, with the pattern of the job file', async () => {
+    const { loadDeployJobs } = await import('../../infra/jobs.ts');
+    const { fileURLToPath } = await import('node:url');
+    const jobs = await loadDeployJobs(fileURLToPath(new URL('../../examples/events/', import.meta.url)), 'batchsync-');
+    expect(jobs.length).toBe(5);
+    const { template } = synth(jobs.map((j) => j.spec as unknown as Record<string, unknown>));
+    const patterns = Object.values(template.findResources('AWS::Events::Rule')).map((r) => r.Properties.EventPattern);
+    expect(patterns).toHaveLength(5);
+    for (const j of jobs) expect(patterns).toContainEqual((j.spec.triggers[0] as { pattern: unknown }).pattern);
+  });
+});

@@ -161,3 +161,47 @@ describe('event triggers in the job file and the planner', () => {
     expect(triggersOf(s3Event('a/1.csv', 'e1'), jobs, new Date())).toEqual([one]);
   });
 });
+
+describe('the example jobs of examples/events and the events of their upstreams', async () => {
+  const { readdirSync, readFileSync } = await import('node:fs');
+  const { fileURLToPath } = await import('node:url');
+  const { parseJob } = await import('../../functions/core/job-spec.ts');
+  const dir = fileURLToPath(new URL('../../examples/events/', import.meta.url));
+  const jobs = new Map(
+    readdirSync(dir)
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => parseJob(readFileSync(dir + f, 'utf8'), f))
+      .map((j) => [j.name, j]),
+  );
+  const file = (name: string) => JSON.parse(readFileSync(`${dir}captured/${name}`, 'utf8'));
+  const envelope = (source: string, detailType: string, detail: object) => ({
+    version: '0', id: 'x', source, 'detail-type': detailType, account: '123456789012', time: '2026-11-25T01:30:12Z', region: 'eu-west-1', resources: [], detail,
+  });
+  const now = new Date('2030-01-01T00:00:00Z');
+  const started = (event: unknown) => triggersOf(event, jobs, now).map((t) => [t.job, t.vars]);
+
+  it('a Glue success starts the job after it; its failure, nothing', () => {
+    expect(started(file('glue-succeeded.json'))).toEqual([['write_result_after_glue', { glueRun: expect.stringMatching(/^jr_/) }]]);
+    expect(started(file('glue-failed.json'))).toEqual([]);
+  });
+
+  it("the tutorial's custom event gives the upstream's bizdate", () => {
+    expect(started(file('maxcompute-unloaded.json'))).toEqual([['write_result', { bizdate: '20261124' }]]);
+  });
+
+  it('a Step Functions execution that succeeded, a Redshift statement that finished, an Athena query that succeeded', () => {
+    const arn = 'arn:aws:states:eu-west-1:123456789012:stateMachine:nightly-export';
+    const execution = (status: string) =>
+      envelope('aws.states', 'Step Functions Execution Status Change', { executionArn: `${arn}:run-1`, stateMachineArn: arn, name: 'run-1', status, startDate: 1, stopDate: 2 });
+    expect(started(execution('SUCCEEDED'))).toEqual([['orders_after_state_machine', { execution: 'run-1' }]]);
+    expect(started(execution('FAILED'))).toEqual([]);
+    const statement = (state: string) =>
+      envelope('aws.redshift-data', 'Redshift Data Statement Status Change', { principal: 'arn:aws:iam::123456789012:role/etl', statementName: 'unload_sales', statementId: 'd1a2', state, rows: 10 });
+    expect(started(statement('FINISHED'))).toEqual([['sales_from_redshift', { statementId: 'd1a2' }]]);
+    expect(started(statement('ABORTED'))).toEqual([]);
+    const query = (currentState: string) =>
+      envelope('aws.athena', 'Athena Query State Change', { currentState, previousState: 'RUNNING', queryExecutionId: 'q-9', workgroupName: 'exports', statementType: 'DML' });
+    expect(started(query('SUCCEEDED'))).toEqual([['clicks_from_athena', { queryExecutionId: 'q-9' }]]);
+    expect(started(query('FAILED'))).toEqual([]);
+  });
+});
