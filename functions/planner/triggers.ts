@@ -32,23 +32,20 @@ const BusEvent = z.object({
 const RunSucceeded = z.object({ job: z.string(), runId: z.string(), logicalTime: Time });
 const ObjectCreated = z.object({
   bucket: z.object({ name: z.string() }),
-  object: z.object({ key: z.string(), etag: z.string().optional(), 'version-id': z.string().optional() }),
+  object: z.object({ key: z.string(), etag: z.string().optional() }),
 });
 
 /**
- * The variables naming one S3 object: bucket, key, and its ETag (and version
- * id on a versioned bucket). They are part of the run's identity, so each
- * object gets its own run even when two arrive in the same second, and a
- * redelivery of the same event joins the run it started.
+ * The variables naming one S3 object: bucket, key and ETag, the same three
+ * the stack's S3 rule passes (infra/event-triggers.ts). They are part of the
+ * run's identity, so each object gets its own run even when two arrive in
+ * the same second, an overwritten object a new one, and a redelivery of the
+ * same event joins the run it started. (The version id is left out: the
+ * rule cannot pass a field that unversioned buckets' events lack.)
  */
 export function objectVars(detail: z.infer<typeof ObjectCreated>): Record<string, string> {
   const { bucket, object } = detail;
-  return {
-    bucket: bucket.name,
-    key: object.key,
-    ...(object.etag !== undefined && { etag: object.etag }),
-    ...(object['version-id'] !== undefined && { versionId: object['version-id'] }),
-  };
+  return { bucket: bucket.name, key: object.key, ...(object.etag !== undefined && { etag: object.etag }) };
 }
 
 /**
