@@ -19,12 +19,12 @@ export function deadLetterQueueName(queueName: string): string {
 }
 
 /** A job's connections, each with its path in the job file. */
-function connectionsOf(job: JobSpec): Array<[path: string, conn: Connection]> {
-  const out: Array<[string, Connection]> = [['target.connection', job.target.connection]];
+function connectionsOf(job: JobSpec): Array<[path: string, conn: Pick<Connection, 'url' | 'urlFromEnv'>]> {
+  const out: Array<[string, Pick<Connection, 'url' | 'urlFromEnv'>]> = [['target.connection', job.target.connection]];
   if (job.source.type !== 'files') {
     out.push(['source.connection', job.source.connection]);
     if (job.source.replica) out.push(['source.replica', job.source.replica]);
-  }
+  } else if (job.source.connection) out.push(['source.connection', job.source.connection]);
   return out;
 }
 

@@ -74,3 +74,21 @@ describe('the example jobs of examples/events', () => {
     for (const j of jobs) expect(patterns).toContainEqual((j.spec.triggers[0] as { pattern: unknown }).pattern);
   });
 });
+
+describe('files sources on another S3-compatible store, deployed', () => {
+  const oss = (connection: object) =>
+    job('from_oss', { source: { type: 'files', url: 's3://export/result_table/', format: 'parquet', endpoint: 'https://oss-cn-shanghai.aliyuncs.com', connection } });
+
+  it("the functions may read the keys' secret; keys from an environment variable are refused", async () => {
+    const { template } = synth([oss({ secretId: 'tutorial/oss-keys' })]);
+    const statements = Object.values(template.findResources('AWS::IAM::Policy')).flatMap((p) => p.Properties.PolicyDocument.Statement);
+    const read = statements.filter((s: any) => s.Sid === 'ReadJobSecrets');
+    expect(read).toHaveLength(2);
+    expect(JSON.stringify(read[0].Resource)).toContain('secret:tutorial/oss-keys-??????');
+    const { deployProblems } = await import('../../infra/jobs.ts');
+    const { deployJobs } = await import('./synth.ts');
+    expect(deployProblems(deployJobs([oss({ urlFromEnv: 'OSS_KEYS' })]), 'batchsync-')).toEqual([
+      expect.stringMatching(/^from_oss\.json: source\.connection\.urlFromEnv: .*use secretId/),
+    ]);
+  });
+});
