@@ -19,12 +19,12 @@ export function deadLetterQueueName(queueName: string): string {
 }
 
 /** A job's connections, each with its path in the job file. */
-function connectionsOf(job: JobSpec): Array<[path: string, conn: Connection]> {
-  const out: Array<[string, Connection]> = [['target.connection', job.target.connection]];
+function connectionsOf(job: JobSpec): Array<[path: string, conn: Pick<Connection, 'url' | 'urlFromEnv'>]> {
+  const out: Array<[string, Pick<Connection, 'url' | 'urlFromEnv'>]> = [['target.connection', job.target.connection]];
   if (job.source.type !== 'files') {
     out.push(['source.connection', job.source.connection]);
     if (job.source.replica) out.push(['source.replica', job.source.replica]);
-  }
+  } else if (job.source.connection) out.push(['source.connection', job.source.connection]);
   return out;
 }
 
@@ -42,7 +42,7 @@ function problemsOf(job: JobSpec, names: ReadonlySet<string>, queuePrefix: strin
   if (job.source.type === 'files' && job.source.url.startsWith('file://')) {
     out.push('source.url: a deployed function has no local files to read (file://): put them in S3 (s3://bucket/prefix/)');
   }
-  if (job.source.type === 'files' && /^s3:\/\/[^/]*\$\{/.test(job.source.url) && job.triggers.length === 0) {
+  if (job.source.type === 'files' && /^s3:\/\/[^/]*\$\{/.test(job.source.url) && !job.triggers.some((t) => t.type === 's3')) {
     out.push('source.url: the bucket is a variable but the job has no S3 trigger to take it from: name the bucket, so it can be granted');
   }
   if (job.schedule && job.schedule.cron.trim().split(/\s+/).length !== 6) {

@@ -21,6 +21,7 @@ import { EVENT_SOURCE } from '../functions/adapters/events.ts';
 import type { JobSpec } from '../functions/core/job-spec.ts';
 import { METRIC, METRICS_SERVICE, rangeQueueName } from '../functions/lambda-env.ts';
 import { type DeployConfig, vpcOf } from './config.ts';
+import { triggerRules } from './event-triggers.ts';
 import { type DeployJob, deadLetterQueueName } from './jobs.ts';
 
 const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -57,8 +58,9 @@ export function secretResourceArn(stack: Stack, secretId: string): string {
 
 /** Every secret a job names (target, source, replica). */
 function secretIdsOf(job: JobSpec): string[] {
-  const conns = [job.target.connection];
+  const conns: Array<{ secretId?: string }> = [job.target.connection];
   if (job.source.type !== 'files') conns.push(job.source.connection, ...(job.source.replica ? [job.source.replica] : []));
+  else if (job.source.connection) conns.push(job.source.connection);
   return conns.flatMap((c) => (c.secretId === undefined ? [] : [c.secretId]));
 }
 
@@ -72,7 +74,7 @@ export function s3SourcesOf(job: JobSpec): Array<{ bucket: string; prefix: strin
   const known = job.source.url.split('${')[0];
   const m = /^s3:\/\/([^/]+)(?:\/(.*))?$/.exec(known);
   const bucketKnown = m !== null && (known === job.source.url || known.length > `s3://${m[1]}`.length);
-  if (!bucketKnown) return job.triggers.map((t) => ({ bucket: t.bucket, prefix: '' }));
+  if (!bucketKnown) return job.triggers.flatMap((t) => (t.type === 's3' ? [{ bucket: t.bucket, prefix: '' }] : []));
   return [{ bucket: m[1], prefix: m[2] ?? '' }];
 }
 
@@ -258,27 +260,7 @@ export class BatchsyncStack extends Stack {
         });
       }
 
-      job.triggers.forEach((trigger, i) => {
-        // S3 sends Object Created to the default bus once the bucket has EventBridge notifications on (README, "Deploying to AWS").
-        new events.Rule(scope, `S3Trigger${i}`, {
-          description: `${config.name}: plan ${job.name} on new objects in s3://${trigger.bucket}/${trigger.prefix}`,
-          eventPattern: {
-            source: ['aws.s3'],
-            detailType: ['Object Created'],
-            detail: { bucket: { name: [trigger.bucket] }, ...(trigger.prefix && { object: { key: events.Match.prefix(trigger.prefix) } }) },
-          },
-          targets: [
-            new targets.LambdaFunction(this.planner, {
-              event: events.RuleTargetInput.fromObject({
-                job: job.name,
-                logicalTime: events.EventField.time,
-                vars: { bucket: events.EventField.fromPath('$.detail.bucket.name'), key: events.EventField.fromPath('$.detail.object.key') },
-              }),
-              ...triggerOptions,
-            }),
-          ],
-        });
-      });
+      triggerRules(scope, { name: config.name, job, planner: this.planner, delivery: triggerOptions });
 
       alarmOnAny(
         scope,

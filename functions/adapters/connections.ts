@@ -39,6 +39,8 @@ export type RdsSecret = z.infer<typeof RdsSecret>;
 export interface SecretReader {
   /** The secret's JSON; `fresh` skips any cache (after a refused login). */
   read(secretId: string, fresh: boolean): Promise<RdsSecret>;
+  /** The secret's JSON in any shape (S3 keys, say); `fresh` as for read. */
+  readJson?(secretId: string, fresh: boolean): Promise<unknown>;
 }
 
 const DEFAULT_PORT: Record<Engine, number> = { mysql: 3306, postgres: 5432 };

@@ -1,4 +1,3 @@
-import type { S3Client } from '@aws-sdk/client-s3';
 import type mysql from 'mysql2/promise';
 import type pg from 'pg';
 import { withCredentialRefresh } from '../core/credentials.ts';
@@ -8,7 +7,7 @@ import type { JobResources } from '../core/plan.ts';
 import type { Ledger, Source } from '../core/ports.ts';
 import { type DbConfig, type Engine, resolveDb, type ResolveContext } from './connections.ts';
 import { LocalStore } from './files/local-store.ts';
-import { createS3Client, type S3Options, s3OptionsFromEnv, S3Store } from './files/s3-store.ts';
+import { S3Clients, type S3Options, s3OptionsFromEnv, S3Store } from './files/s3-store.ts';
 import { FilesSource } from './files/source.ts';
 import { checkedQuery, createMysqlPool } from './mysql/connect.ts';
 import { MysqlLedger } from './mysql/ledger.ts';
@@ -53,7 +52,7 @@ export function createOpener(config: OpenerConfig): JobOpener {
   const mysqlPools = new Map<string, Promise<Pooled<mysql.Pool>>>();
   const pgPools = new Map<string, Promise<Pooled<pg.Pool>>>();
   const ledgers = new Map<string, MysqlLedger>();
-  let s3: S3Client | null = null;
+  const s3 = new S3Clients(config.s3 ?? s3OptionsFromEnv(config.env), { env: config.env, readSecret: config.secrets?.readJson?.bind(config.secrets) });
 
   /** A pool per connection, made once: tried with a query first, the secret re-read once if the login is refused. */
   function pooled<P extends { end(): Promise<void> }>(
@@ -116,8 +115,7 @@ export function createOpener(config: OpenerConfig): JobOpener {
     const spec = job.source;
     if (spec.type === 'files') {
       if (spec.url.startsWith('file://')) return new FilesSource(new LocalStore(spec.url), spec);
-      s3 ??= createS3Client(config.s3 ?? s3OptionsFromEnv(config.env));
-      return new FilesSource(new S3Store(s3, spec.url), spec);
+      return new FilesSource(new S3Store(await s3.clientFor(spec), spec.url), spec);
     }
     if (spec.type === 'postgres') {
       const { pool, config: db } = await readPool(spec, pgFor);
@@ -175,13 +173,12 @@ export function createOpener(config: OpenerConfig): JobOpener {
     mysqlPools.clear();
     pgPools.clear();
     ledgers.clear();
+    s3.destroy();
     await Promise.all(all.map((p) => p.then((x) => x.pool.end()).catch(() => {})));
   }
 
   async function close(): Promise<void> {
     await forget();
-    s3?.destroy();
-    s3 = null;
   }
 
   return { open, openLedger, checkWrite, forget, close };

@@ -9,6 +9,7 @@ import { RdsSecret, type SecretReader } from './connections.ts';
  */
 export class SecretsManagerReader implements SecretReader {
   private readonly cache = new Map<string, Promise<RdsSecret>>();
+  private readonly jsonCache = new Map<string, Promise<unknown>>();
 
   constructor(private readonly client: SecretsManagerClient) {}
 
@@ -21,19 +22,31 @@ export class SecretsManagerReader implements SecretReader {
     return reading;
   }
 
-  private async fetch(secretId: string): Promise<RdsSecret> {
+  readJson(secretId: string, fresh: boolean): Promise<unknown> {
+    const cached = this.jsonCache.get(secretId);
+    if (cached && !fresh) return cached;
+    const reading = this.fetchJson(secretId, 'JSON');
+    this.jsonCache.set(secretId, reading);
+    reading.catch(() => this.jsonCache.delete(secretId));
+    return reading;
+  }
+
+  private async fetchJson(secretId: string, shape: string): Promise<unknown> {
     let text: string | undefined;
     try {
       text = (await this.client.send(new GetSecretValueCommand({ SecretId: secretId }))).SecretString;
     } catch (error) {
       throw new ConnectionError(`cannot read secret ${secretId}: ${(error as Error).name}`, { cause: error });
     }
-    let json: unknown;
     try {
-      json = JSON.parse(text ?? '');
+      return JSON.parse(text ?? '');
     } catch {
-      throw new ConnectionError(`secret ${secretId} is not JSON in the RDS secret shape (host, port, username, password, dbname)`);
+      throw new ConnectionError(`secret ${secretId} is not ${shape}`);
     }
+  }
+
+  private async fetch(secretId: string): Promise<RdsSecret> {
+    const json = await this.fetchJson(secretId, 'JSON in the RDS secret shape (host, port, username, password, dbname)');
     const parsed = RdsSecret.safeParse(json);
     if (!parsed.success) {
       const fields = parsed.error.issues.map((i) => i.path.join('.')).join(', ');

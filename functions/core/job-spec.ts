@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { JobError } from './errors.ts';
 import { didYouMean } from './suggest.ts';
+import { checkPattern, EVENT_PATH, type EventPattern } from './event-pattern.ts';
 
 /**
  * The job file contract (DESIGN.md "Job file"). Every key is known: an
@@ -61,6 +62,19 @@ export const CsvOptions = z.strictObject({
 });
 export type CsvOptions = z.infer<typeof CsvOptions>;
 
+/**
+ * Keys for an S3-compatible store (OSS, MinIO, another account), as JSON
+ * `{"accessKeyId": …, "secretAccessKey": …}` in a Secrets Manager secret or
+ * in an environment variable. Without it, the AWS SDK's usual chain.
+ */
+export const S3Connection = z
+  .strictObject({
+    secretId: nonEmpty.optional().describe('Secrets Manager secret holding {"accessKeyId", "secretAccessKey"}'),
+    urlFromEnv: nonEmpty.optional().describe('Environment variable holding {"accessKeyId", "secretAccessKey"} as JSON'),
+  })
+  .refine((c) => [c.secretId, c.urlFromEnv].filter((v) => v !== undefined).length === 1, { message: 'give exactly one of secretId, urlFromEnv' });
+export type S3Connection = z.infer<typeof S3Connection>;
+
 export const FilesSource = z.strictObject({
   type: z.literal('files'),
   url: z
@@ -71,6 +85,13 @@ export const FilesSource = z.strictObject({
   csv: CsvOptions.optional(),
   columns: Columns.optional().describe('Column names; required where the format carries none'),
   compression: z.enum(['none', 'gzip', 'auto']).default('auto').describe('auto: by the .gz ending'),
+  endpoint: z.url({ protocol: /^https?$/ }).optional().describe('An S3-compatible endpoint (OSS, MinIO); default AWS S3'),
+  region: nonEmpty.optional().describe("The store's region; default AWS_REGION"),
+  forcePathStyle: z.boolean().optional().describe('Bucket in the path, not the host name; default true with an endpoint'),
+  connection: S3Connection.optional().describe("Keys for the store; default the AWS SDK's credential chain"),
+}).refine((s) => s.url.startsWith('s3://') || [s.endpoint, s.region, s.forcePathStyle, s.connection].every((v) => v === undefined), {
+  path: ['url'],
+  message: 'endpoint, region, forcePathStyle and connection apply to s3:// URLs only',
 }).refine((s) => !(s.format === 'parquet' && s.compression === 'gzip'), {
   path: ['compression'],
   message: 'Parquet files compress their own pages; "gzip" applies to csv and jsonl',
@@ -139,11 +160,36 @@ export const Schedule = z.strictObject({
   timezone: TimeZone.optional(),
 });
 
-export const Trigger = z.strictObject({
+export const S3Trigger = z.strictObject({
   type: z.literal('s3'),
   bucket: nonEmpty,
   prefix: z.string().default(''),
 });
+export type S3Trigger = z.infer<typeof S3Trigger>;
+
+const EventPath = z.string().regex(EVENT_PATH, { message: 'must be a path into the event, like $.detail.jobName' });
+
+/** A run per matching EventBridge event (an upstream Glue job, state machine, query, or the user's own put-events). */
+export const EventTrigger = z.strictObject({
+  type: z.literal('event'),
+  pattern: z
+    .record(z.string(), z.unknown())
+    .check((ctx) => {
+      for (const problem of checkPattern(ctx.value, '')) {
+        const [at, message] = [problem.slice(0, problem.indexOf(': ')), problem.slice(problem.indexOf(': ') + 2)];
+        ctx.issues.push({ code: 'custom', message: at ? `${at.slice(1)}: ${message}` : message, input: ctx.value });
+      }
+    })
+    .transform((p) => p as EventPattern)
+    .describe('An EventBridge event pattern'),
+  bus: nonEmpty.default('default').describe('The event bus the rule is on: "default" or a bus name'),
+  logicalTime: EventPath.default('$.time').describe("Where the run's logical time is in the event"),
+  vars: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), EventPath).default({}).describe('Variables taken from event fields by path'),
+});
+export type EventTrigger = z.infer<typeof EventTrigger>;
+
+export const Trigger = z.discriminatedUnion('type', [S3Trigger, EventTrigger]);
+export type Trigger = z.infer<typeof Trigger>;
 
 export const JobSpec = z.strictObject({
   $schema: z.string().optional(),

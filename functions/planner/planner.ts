@@ -59,7 +59,7 @@ export function createPlannerHandler(deps: PlannerHandlerDeps) {
         continue;
       }
       const result = await planRun(
-        { job, logicalTime: trigger.logicalTime, vars: trigger.vars, mode: 'trigger' },
+        { job, logicalTime: trigger.logicalTime, vars: trigger.vars, mode: 'trigger', distinctVars: trigger.distinctVars },
         { open: deps.open, queue: deps.queueFor(job), events: deps.events, newRunId: deps.newRunId },
       );
       planned.push({ job: job.name, logicalTime, outcome: result.outcome, runId: result.runId, ranges: result.ranges });

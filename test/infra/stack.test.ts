@@ -199,8 +199,8 @@ describe('triggers', () => {
         Match.objectLike({
           Arn: arnOf(planner),
           InputTransformer: {
-            InputPathsMap: { time: '$.time', 'detail-bucket-name': '$.detail.bucket.name', 'detail-object-key': '$.detail.object.key' },
-            InputTemplate: '{"job":"landing","logicalTime":<time>,"vars":{"bucket":<detail-bucket-name>,"key":<detail-object-key>}}',
+            InputPathsMap: { time: '$.time', 'detail-bucket-name': '$.detail.bucket.name', 'detail-object-key': '$.detail.object.key', 'detail-object-etag': '$.detail.object.etag' },
+            InputTemplate: '{"job":"landing","logicalTime":<time>,"vars":{"bucket":<detail-bucket-name>,"key":<detail-object-key>,"etag":<detail-object-etag>}}',
           },
         }),
       ],

@@ -1,5 +1,8 @@
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { AuthError, BatchsyncError, JobError, RetryableError, StatementError, UnreachableError } from '../../core/errors.ts';
+import { z } from 'zod';
+import { AuthError, BatchsyncError, ConnectionError, JobError, RetryableError, StatementError, UnreachableError } from '../../core/errors.ts';
+import type { FilesSource, S3Connection } from '../../core/job-spec.ts';
+import { registerSecret } from '../../core/redact.ts';
 import type { FileInfo, FileStore } from './store.ts';
 
 /** How to reach S3 (or an S3-compatible service), parsed once where the process starts. */
@@ -26,9 +29,90 @@ export function s3OptionsFromEnv(env: Record<string, string | undefined>): S3Opt
   };
 }
 
+/** Static keys for an S3-compatible store; absent, the SDK's credential chain. */
+export const S3Keys = z.object({ accessKeyId: z.string().min(1), secretAccessKey: z.string().min(1), sessionToken: z.string().min(1).optional() });
+export type S3Keys = z.infer<typeof S3Keys>;
+
 /** One client per process: it keeps its connections and credentials across warm invocations. */
-export function createS3Client(options: S3Options): S3Client {
-  return new S3Client({ endpoint: options.endpoint, region: options.region, forcePathStyle: options.forcePathStyle });
+export function createS3Client(options: S3Options, keys?: S3Keys): S3Client {
+  return new S3Client({ endpoint: options.endpoint, region: options.region, forcePathStyle: options.forcePathStyle, ...(keys && { credentials: keys }) });
+}
+
+/**
+ * How a files source reaches its store: its own endpoint, region and path
+ * style where it sets them, else the process's (AWS_ENDPOINT_URL_S3…). A
+ * source with an endpoint addresses buckets by path unless it says not to:
+ * OSS and MinIO take both, emulators only that.
+ */
+export function s3OptionsOf(spec: Pick<FilesSource, 'endpoint' | 'region' | 'forcePathStyle'>, base: S3Options): S3Options {
+  if (spec.endpoint === undefined) return { ...base, region: spec.region ?? base.region, forcePathStyle: spec.forcePathStyle ?? base.forcePathStyle };
+  return { endpoint: spec.endpoint, region: spec.region ?? base.region, forcePathStyle: spec.forcePathStyle ?? true };
+}
+
+export interface S3KeySources {
+  env: Record<string, string | undefined>;
+  /** A secret's JSON; absent where Secrets Manager is not configured. */
+  readSecret?: (secretId: string, fresh: boolean) => Promise<unknown>;
+}
+
+function keysFrom(json: unknown, where: string): S3Keys {
+  const parsed = S3Keys.safeParse(json);
+  if (!parsed.success) throw new ConnectionError(`${where}: expected JSON {"accessKeyId": …, "secretAccessKey": …}`);
+  registerSecret(parsed.data.secretAccessKey);
+  registerSecret(parsed.data.sessionToken);
+  return parsed.data;
+}
+
+/** The keys a source's `connection` names: JSON in an environment variable or a secret. */
+export async function s3KeysOf(conn: S3Connection, sources: S3KeySources, fresh = false): Promise<S3Keys> {
+  if (conn.urlFromEnv !== undefined) {
+    const where = `source.connection.urlFromEnv (${conn.urlFromEnv})`;
+    const text = sources.env[conn.urlFromEnv];
+    if (!text) throw new JobError(`source.connection.urlFromEnv: environment variable ${conn.urlFromEnv} is not set`);
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new JobError(`${where}: not JSON; expected {"accessKeyId": …, "secretAccessKey": …}`);
+    }
+    return keysFrom(json, where);
+  }
+  const secretId = conn.secretId as string;
+  if (!sources.readSecret) throw new ConnectionError('source.connection.secretId: Secrets Manager is not configured here');
+  return keysFrom(await sources.readSecret(secretId, fresh), `source.connection.secretId: secret ${secretId}`);
+}
+
+/**
+ * S3 clients per store a process reads: one per endpoint, region, path style
+ * and connection, made once and kept across warm invocations, so sources on
+ * AWS, OSS and MinIO can be read by the same process.
+ */
+export class S3Clients {
+  private readonly clients = new Map<string, Promise<S3Client>>();
+
+  constructor(
+    private readonly base: S3Options,
+    private readonly keys: S3KeySources,
+  ) {}
+
+  clientFor(spec: Pick<FilesSource, 'endpoint' | 'region' | 'forcePathStyle' | 'connection'>): Promise<S3Client> {
+    const options = s3OptionsOf(spec, this.base);
+    const key = JSON.stringify([options, spec.connection ?? null]);
+    let client = this.clients.get(key);
+    if (!client) {
+      const conn = spec.connection;
+      client = (async () => createS3Client(options, conn && (await s3KeysOf(conn, this.keys))))();
+      this.clients.set(key, client);
+      client.catch(() => this.clients.delete(key));
+    }
+    return client;
+  }
+
+  /** Drops every client: the next source reads its keys again (after a rotation). */
+  destroy(): void {
+    for (const client of this.clients.values()) client.then((c) => c.destroy()).catch(() => {});
+    this.clients.clear();
+  }
 }
 
 /** `s3://bucket/prefix` as its parts. */
