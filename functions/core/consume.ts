@@ -1,6 +1,7 @@
 import { boundedJson, buildConverter } from './convert.ts';
 import { BatchsyncError, describeError, isRetryable, RangeBusyError } from './errors.ts';
 import { finalizeRun, publishRunEnd } from './finalize.ts';
+import { awaitHealthy } from './health.ts';
 import type { JobSpec } from './job-spec.ts';
 import { mapColumns } from './mapping.ts';
 import type { Chunk, ChunkResult, Events, OutRow, RangeMessage, RangeRecord, RunRecord, Target } from './ports.ts';
@@ -19,6 +20,8 @@ export interface ConsumerDeps {
   owner: string;
   now(): number;
   sleep(ms: number): Promise<void>;
+  /** Keeps a held range's attempt alive while it waits (a health pause); default: nothing to do. */
+  heartbeat?(attempt: { runId: string; rangeId: number; attemptId: number }): Promise<void>;
 }
 
 export interface Delivery {
@@ -88,7 +91,7 @@ export async function consumeRange(delivery: Delivery, deps: ConsumerDeps): Prom
 
 async function consumeStarted(
   delivery: Delivery,
-  { range, run }: { range: RangeRecord; run: RunRecord },
+  { range, run, attemptId }: { range: RangeRecord; run: RunRecord; attemptId: number },
   resources: JobResources,
   deps: ConsumerDeps,
 ): Promise<RangeOutcome> {
@@ -133,6 +136,12 @@ async function consumeStarted(
       }
     }
     for await (const chunk of readAhead(chunks())) {
+      // The target's health first: a paused consumer holds its range (and its next chunk) until the server recovers.
+      if (job.target.health && resources.health) {
+        const heartbeat = () => deps.heartbeat?.({ runId, rangeId, attemptId }) ?? Promise.resolve();
+        const gate = { job: job.name, runId, spec: job.target.health, health: resources.health, deadline: delivery.deadline, now: deps.now, sleep: deps.sleep, heartbeat };
+        if ((await awaitHealthy(gate)) === 'deadline') return { status: 'handed-back', rowsWritten: written };
+      }
       if (throttled) {
         const cost = { rows: chunk.rowsRead, bytes: bytesPerSecond === null ? 0 : chunkBytes(chunk.rows) };
         const wait = await ledger.reserve(runId, cost, { rows: rowsPerSecond, bytes: bytesPerSecond });

@@ -1,3 +1,4 @@
+import type { HealthResources } from './health.ts';
 import type { JobSpec } from './job-spec.ts';
 import { mapColumns } from './mapping.ts';
 import type { Events, Ledger, Queue, RangeMessage, Source, Target } from './ports.ts';
@@ -10,6 +11,8 @@ export interface JobResources {
   source: Source;
   target: Target;
   ledger: Ledger;
+  /** The target's health check (core/health.ts), when the job configures target.health. */
+  health?: HealthResources;
 }
 
 export interface PlannerDeps {
