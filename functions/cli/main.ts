@@ -9,7 +9,8 @@ import { BatchsyncError, describeError, JobError } from '../core/errors.ts';
 import { jobJsonSchema, JobFileError, type JobSpec, parseJob } from '../core/job-spec.ts';
 import { mapColumns } from '../core/mapping.ts';
 import { RANGES_PER_CONSUMER } from '../core/plan.ts';
-import type { Ledger } from '../core/ports.ts';
+import { checkHealth, type HealthStore } from '../core/health.ts';
+import type { Ledger, RunRecord } from '../core/ports.ts';
 import { redact } from '../core/redact.ts';
 import { peakConcurrency } from '../core/throttle.ts';
 import { parseVarArgs, resolveJob, schedulingVars } from '../core/vars.ts';
@@ -97,7 +98,7 @@ async function ledgerFor(values: Values, opener: JobOpener): Promise<Ledger> {
 async function commandRun(file: string | undefined, values: Values, opener: JobOpener): Promise<number> {
   const job = await loadJob(file);
   const rangeLimit = positiveInt(values['range-time-limit'], 'range-time-limit');
-  const { run, outcome } = await runLocally({
+  const { run, outcome, pauses } = await runLocally({
     job,
     vars: parseVarArgs(values.var ?? []),
     logicalTime: logicalTime(values['logical-time']),
@@ -109,8 +110,8 @@ async function commandRun(file: string | undefined, values: Values, opener: JobO
     progress: new Progress(process.stderr, false),
   });
   if (outcome !== 'created') err(`batchsync: job ${job.name} already has run ${run.runId} for this logical time (${outcome === 'joined' ? 'joined it' : 'nothing to do'})`);
-  if (values.json) out(JSON.stringify(runSummary(run)));
-  else out(formatRun(run));
+  if (values.json) out(JSON.stringify(runSummary(run, pauses)));
+  else out(formatRun(run, pauses));
   return run.status === 'succeeded' ? 0 : 1;
 }
 
@@ -133,7 +134,7 @@ async function commandPlan(file: string | undefined, values: Values, opener: Job
 
 async function commandCheck(file: string | undefined, opener: JobOpener): Promise<number> {
   const job = await loadJob(file);
-  const { source, target, ledger } = await opener.open(job);
+  const { source, target, ledger, health } = await opener.open(job);
   const columns = await source.columns();
   // Planning reads the source (its key bounds, a sample, the files): it needs what a run needs.
   const ranges = await source.plan(1);
@@ -143,29 +144,40 @@ async function commandCheck(file: string | undefined, opener: JobOpener): Promis
   out(`target: ok, ${job.target.table} (${mapped.map((c) => `${c.name} ${c.columnType}`).join(', ')}), insertable`);
   await ledger.listRuns({ job: job.name, limit: 1 });
   out(`ledger: ok`);
+  for (const line of await checkHealth(job, health)) out(`health: ${line}`);
   return 0;
+}
+
+/** The health store next to the ledger `status` reads (runs' paused time). */
+async function healthStoreFor(values: Values, opener: JobOpener): Promise<HealthStore> {
+  if (values.job && existsSync(values.job)) return opener.openHealthStore((await loadJob(values.job)).target);
+  const url = values.ledger ?? process.env.BATCHSYNC_MYSQL_URL ?? DEFAULT_MYSQL_URL;
+  return opener.openHealthStore({ connection: { url }, ledger: { prefix: 'batchsync_' } });
 }
 
 async function commandStatus(runId: string | undefined, values: Values, opener: JobOpener): Promise<number> {
   const ledger = await ledgerFor(values, opener);
+  const healthStore = await healthStoreFor(values, opener);
+  const withPauses = async (run: RunRecord) => ({ run, pauses: await healthStore.pauses(run.runId) });
   if (runId) {
-    const run = await ledger.getRun(runId);
-    if (!run) throw new BatchsyncError(`no run ${runId} in the ledger`);
+    const found = await ledger.getRun(runId);
+    if (!found) throw new BatchsyncError(`no run ${runId} in the ledger`);
+    const { run, pauses } = await withPauses(found);
     const ranges = await ledger.listRanges(runId);
     const peak = peakConcurrency(await ledger.listAttempts(runId), run.finishedAt ?? new Date());
-    if (values.json) out(JSON.stringify({ ...runSummary(run), peakConcurrency: peak, ranges: ranges.map(rangeSummary) }));
+    if (values.json) out(JSON.stringify({ ...runSummary(run, pauses), peakConcurrency: peak, ranges: ranges.map(rangeSummary) }));
     else {
-      out(formatRun(run));
+      out(formatRun(run, pauses));
       out(`  at most ${peak} consumers at once`);
       for (const r of ranges) out(`  range ${r.rangeId}  ${r.status}  read ${r.rowsRead}  written ${r.rowsWritten}  dirty ${r.dirtyRecords}  ${r.spec.description}${r.error ? `  error: ${r.error}` : ''}`);
     }
     return 0;
   }
   const jobName = values.job && existsSync(values.job) ? (await loadJob(values.job)).name : values.job;
-  const runs = await ledger.listRuns({ job: jobName, limit: 20 });
-  if (values.json) out(JSON.stringify(runs.map(runSummary)));
+  const runs = await Promise.all((await ledger.listRuns({ job: jobName, limit: 20 })).map(withPauses));
+  if (values.json) out(JSON.stringify(runs.map((r) => runSummary(r.run, r.pauses))));
   else if (runs.length === 0) out('no runs');
-  else for (const run of runs) out(formatRun(run));
+  else for (const r of runs) out(formatRun(r.run, r.pauses));
   return 0;
 }
 

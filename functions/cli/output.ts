@@ -1,7 +1,8 @@
+import type { PauseTotals } from '../core/health.ts';
 import type { DirtyRecord, RangeRecord, RunRecord } from '../core/ports.ts';
 
-/** The summary object of DESIGN.md (run --json, status --json). */
-export function runSummary(run: RunRecord) {
+/** The summary object of DESIGN.md (run --json, status --json); `pauses`: time writes waited for the target's health. */
+export function runSummary(run: RunRecord, pauses?: PauseTotals) {
   return {
     runId: run.runId,
     job: run.job,
@@ -15,6 +16,8 @@ export function runSummary(run: RunRecord) {
     durationMs: (run.finishedAt ?? new Date()).getTime() - run.createdAt.getTime(),
     logicalTime: run.logicalTime.toISOString(),
     error: run.error,
+    pausedMs: pauses?.pausedMs ?? 0,
+    pauseReasons: pauses?.reasons ?? [],
   };
 }
 
@@ -45,8 +48,8 @@ export function dirtySummary(d: DirtyRecord) {
 const n = (x: number) => x.toLocaleString('en-US');
 
 /** The summary in lines a person reads. */
-export function formatRun(run: RunRecord): string {
-  const s = runSummary(run);
+export function formatRun(run: RunRecord, pauses?: PauseTotals): string {
+  const s = runSummary(run, pauses);
   const seconds = s.durationMs / 1000;
   const rate = seconds > 0 ? ` (${n(Math.round(s.rowsWritten / seconds))} rows/s)` : '';
   const lines = [
@@ -54,6 +57,7 @@ export function formatRun(run: RunRecord): string {
     `  rows read ${n(s.rowsRead)}, written ${n(s.rowsWritten)}, dirty ${n(s.dirtyRecords)}, skipped ${n(s.skipped)}`,
     `  ${n(s.ranges)} ranges, ${n(s.bytesWritten)} bytes, ${seconds.toFixed(1)} s${rate}`,
   ];
+  if (s.pausedMs > 0) lines.push(`  paused ${(s.pausedMs / 1000).toFixed(1)} s for the target's health (${s.pauseReasons.join(', ')})`);
   if (s.error) lines.push(`  error: ${s.error}`);
   return lines.join('\n');
 }
@@ -62,15 +66,17 @@ export function formatRun(run: RunRecord): string {
 export class Progress {
   private lastLine = 0;
   private lastDone = -1;
+  private lastPaused = '';
 
   constructor(
     private readonly stream: NodeJS.WriteStream,
     private readonly quiet: boolean,
   ) {}
 
-  update(run: RunRecord): void {
+  update(run: RunRecord, pauses?: PauseTotals): void {
     if (this.quiet) return;
-    const text = `${run.job}: ${run.rangesDone}/${run.ranges} ranges, ${n(run.rowsWritten)} rows written, ${n(run.dirtyRecords)} dirty`;
+    const paused = pauses?.pausedNow ? `, paused: ${pauses.reasons.join(', ')}` : '';
+    const text = `${run.job}: ${run.rangesDone}/${run.ranges} ranges, ${n(run.rowsWritten)} rows written, ${n(run.dirtyRecords)} dirty${paused}`;
     if (this.stream.isTTY) {
       const width = 24;
       const filled = run.ranges ? Math.round((run.rangesDone / run.ranges) * width) : width;
@@ -78,10 +84,11 @@ export class Progress {
       return;
     }
     const now = Date.now();
-    if (run.rangesDone !== this.lastDone || now - this.lastLine > 5000) {
+    if (run.rangesDone !== this.lastDone || paused !== this.lastPaused || now - this.lastLine > 5000) {
       this.stream.write(`${text}\n`);
       this.lastLine = now;
       this.lastDone = run.rangesDone;
+      this.lastPaused = paused;
     }
   }
 

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { JobOpener } from '../adapters/open-job.ts';
 import { SqsPoller, SqsQueue } from '../adapters/sqs.ts';
+import type { PauseTotals } from '../core/health.ts';
 import type { JobSpec } from '../core/job-spec.ts';
 import { planRun } from '../core/plan.ts';
 import { type Ledger, noEvents, type RangeMessage, type RunRecord } from '../core/ports.ts';
@@ -39,6 +40,8 @@ export interface RunReport {
   run: RunRecord;
   /** This command created the run, or joined one that was unfinished, or found it ended. */
   outcome: 'created' | 'joined' | 'skipped';
+  /** Time the run's writes waited for the target's health. */
+  pauses: PauseTotals;
 }
 
 /** What a worker process needs to play the event source; sent once the queue exists. */
@@ -168,17 +171,18 @@ export async function runLocally(options: RunOptions): Promise<RunReport> {
       { job, logicalTime: options.logicalTime, vars: options.vars, resume: true },
       { open: opener.open, queue: new SqsQueue(queue.client, queue.queueUrl), events: noEvents, newRunId: randomUUID },
     );
-    const { ledger } = await opener.open(planned.job);
+    const { ledger, health } = await opener.open(planned.job);
+    const pauses = async () => (await health?.store.pauses(planned.runId)) ?? { pausedMs: 0, reasons: [], pausedNow: false };
     let run = (await ledger.getRun(planned.runId)) as RunRecord;
     while (!isFinal(run) && planned.outcome !== 'skipped') {
-      options.progress.update(run);
+      options.progress.update(run, health && (await pauses()));
       await failDeadLetters(queue, ledger, run.runId, job.channel.maxReceiveCount);
       if (!workers.heal()) await ledger.setRunStatus(run.runId, 'failed', 'consumer workers kept dying; see the messages above');
       await sleep(POLL_MS);
       run = (await ledger.getRun(planned.runId)) as RunRecord;
     }
     options.progress.done(run);
-    return { run, outcome: planned.outcome };
+    return { run, outcome: planned.outcome, pauses: await pauses() };
   } finally {
     await workers.stop();
     await queue?.stop();

@@ -7,7 +7,7 @@
  * is "pause" a consumer holds its range and waits; "critical" fails the run.
  */
 import { BatchsyncError } from './errors.ts';
-import type { Health } from './job-spec.ts';
+import type { Health, JobSpec } from './job-spec.ts';
 
 /** What one check measured on the target (and its replicas). */
 export interface HealthSignals {
@@ -185,4 +185,11 @@ export function describeHealth(spec: Health, signals: HealthSignals, replicas: n
   const { verdict, reasons } = assess(spec, signals);
   lines.push(verdict === 'ok' ? 'verdict: ok, writes go ahead' : `verdict: ${verdict === 'pause' ? 'writes would pause' : 'the run would fail'}: ${reasons.join(', ')}`);
   return lines;
+}
+
+/** What `check` prints for the job's health: each signal measured now, next to its limits; nothing when none is configured. */
+export async function checkHealth(job: JobSpec, health: HealthResources | undefined): Promise<string[]> {
+  const spec = job.target.health;
+  if (!spec || !health) return [];
+  return describeHealth(spec, await health.probe.measure(spec), spec.replicas?.length ?? 0);
 }
