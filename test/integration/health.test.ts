@@ -1,0 +1,156 @@
+import { randomBytes } from 'node:crypto';
+import mysql from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { finished, MYSQL_URL, mysqlConnection, mysqlDigest, runCli, startCli, summary, tempDir, waitFor, writeJob } from '../helpers.ts';
+
+/**
+ * The target's health pauses and fails runs (issue 14), against the real
+ * MariaDB: its own Threads_running raised by SLEEP sessions, and a lag
+ * table the test sets. Everything lives in a database of this file's own.
+ */
+
+const ROWS = 200_000;
+const DB = `bs_health_${randomBytes(4).toString('hex')}`;
+const url = new URL(MYSQL_URL);
+url.pathname = `/${DB}`;
+const DB_URL = url.toString();
+
+let my: mysql.Connection;
+let dir: string;
+let expected: string;
+
+beforeAll(async () => {
+  my = await mysqlConnection();
+  dir = await tempDir();
+  await my.query(`CREATE DATABASE ${DB}`);
+  await my.query(`CREATE TABLE ${DB}.src (id BIGINT NOT NULL PRIMARY KEY, name VARCHAR(64) NULL, num INT NULL)`);
+  await my.query(`INSERT INTO ${DB}.src SELECT seq, IF(seq % 17 = 0, NULL, CONCAT('name ', seq)), (seq * 7919) % 100000 FROM seq_1_to_${ROWS}`);
+  await my.query(`CREATE TABLE ${DB}.hb (id INT PRIMARY KEY, lag_s DECIMAL(10,3) NOT NULL)`);
+  await my.query(`INSERT INTO ${DB}.hb VALUES (1, 0)`);
+  expected = await mysqlDigest(my, `SELECT id, name, num FROM ${DB}.src`);
+}, 120_000);
+
+afterAll(async () => {
+  await my.query(`DROP DATABASE IF EXISTS ${DB}`);
+  await my.end();
+});
+
+async function job(name: string, health: object): Promise<string> {
+  await my.query(`DROP TABLE IF EXISTS ${DB}.${name}`);
+  await my.query(`CREATE TABLE ${DB}.${name} (id BIGINT NOT NULL PRIMARY KEY, name VARCHAR(64) NULL, num INT NULL)`);
+  return writeJob(
+    dir,
+    {
+      name,
+      source: { type: 'mysql', connection: { url: DB_URL }, table: 'src' },
+      target: { type: 'mysql', connection: { url: DB_URL }, table: name, health },
+      // About 10 s for the 200k rows, so the test can act mid-run.
+      channel: { maxConcurrency: 2, rowsPerSecond: 20_000 },
+    },
+    `${name}.json`,
+  );
+}
+
+const count = async (table: string) => {
+  const [[row]] = (await my.query(`SELECT COUNT(*) AS n FROM ${DB}.${table}`)) as unknown as [{ n: string }[]];
+  return Number(row.n);
+};
+
+/** Twelve sessions each running SELECT SLEEP(seconds): Threads_running goes up by twelve for that long. */
+async function busySessions(seconds: number): Promise<{ done: Promise<void> }> {
+  const sessions = await Promise.all(Array.from({ length: 12 }, () => mysql.createConnection({ uri: MYSQL_URL })));
+  const done = Promise.all(sessions.map((s) => s.query('SELECT SLEEP(?)', [seconds]).finally(() => s.end()))).then(() => {});
+  return { done };
+}
+
+/** The target's row count every 200 ms from `fromMs` to `toMs` after now. */
+async function samples(table: string, fromMs: number, toMs: number): Promise<number[]> {
+  const start = Date.now();
+  await new Promise((r) => setTimeout(r, fromMs));
+  const out: number[] = [];
+  while (Date.now() - start < toMs) {
+    out.push(await count(table));
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return out;
+}
+
+describe('target.health protects the target', () => {
+  it('maxLoad: writes pause while Threads_running is over the limit, then the run completes exactly', async () => {
+    const file = await job('h_load', { maxLoad: { Threads_running: 8 } });
+    const child = startCli(['run', file, '--json']);
+    const result = finished(child);
+    await waitFor(async () => (await count('h_load')) > 0, 60_000, 50);
+    const before = await count('h_load');
+    const busy = await busySessions(5);
+    // A check's verdict may be an interval old, and a chunk already past its check commits: 1.5 s of grace.
+    const during = await samples('h_load', 1500, 4600);
+    await busy.done;
+    const r = await result;
+    const s = summary(r);
+    expect(s.status, r.stderr).toBe('succeeded');
+    expect(before).toBeLessThan(ROWS);
+    expect(during.length).toBeGreaterThanOrEqual(5);
+    expect(new Set(during).size, `the count moved during the pause: ${during.join(' ')}`).toBe(1);
+    expect(during[0]).toBeLessThan(ROWS);
+    expect(s).toMatchObject({ rowsRead: ROWS, rowsWritten: ROWS, dirtyRecords: 0, error: null });
+    expect(s.pausedMs as number).toBeGreaterThanOrEqual(2000);
+    expect((s.pauseReasons as string[]).join(' ')).toMatch(/^Threads_running \d+ > 8$/);
+    expect(r.stderr).toMatch(/paused: Threads_running \d+ > 8/);
+    expect(await mysqlDigest(my, `SELECT id, name, num FROM ${DB}.h_load`)).toBe(expected);
+
+    const status = await runCli(['status', String(s.runId), '--job', file, '--json']);
+    expect(JSON.parse(status.stdout)).toMatchObject({ runId: s.runId, pausedMs: s.pausedMs });
+  }, 120_000);
+
+  it('criticalLoad: the run fails before its next chunk, naming the variable, its value and the limit', async () => {
+    const file = await job('h_crit', { criticalLoad: { Threads_running: 8 } });
+    const result = finished(startCli(['run', file, '--json']));
+    await waitFor(async () => (await count('h_crit')) > 0, 60_000, 50);
+    const busy = await busySessions(5);
+    const r = await result;
+    await busy.done;
+    expect(r.code, r.stderr).toBe(1);
+    const s = summary(r);
+    expect(s.status).toBe('failed');
+    expect(s.error).toMatch(/target\.health\.criticalLoad: Threads_running \d+ > 8/);
+    expect(await count('h_crit')).toBeLessThan(ROWS);
+  }, 120_000);
+
+  it('lag: writes pause while the lag query reports 30 s, resume at 0, and nothing is lost across hand-backs', async () => {
+    const health = { maxLagMillis: 1000, lagQuery: `SELECT lag_s FROM ${DB}.hb WHERE id = 1`, checkIntervalMs: 500 };
+    const file = await job('h_lag', health);
+    const check = await runCli(['check', file]);
+    expect(check.code, check.stderr).toBe(0);
+    expect(check.stdout).toContain('health: lag 0 ms on the target (pauses above 1000 ms)');
+    expect(check.stdout).toContain('health: verdict: ok, writes go ahead');
+
+    // A consumer's time limit of 3 s: a 5 s pause outlasts it, so ranges are handed back with their checkpoints mid-pause.
+    const result = finished(startCli(['run', file, '--json', '--range-time-limit', '3']));
+    await waitFor(async () => (await count('h_lag')) > 0, 60_000, 50);
+    await my.query(`UPDATE ${DB}.hb SET lag_s = 30 WHERE id = 1`);
+    const during = await samples('h_lag', 1500, 5000);
+    await my.query(`UPDATE ${DB}.hb SET lag_s = 0 WHERE id = 1`);
+    const r = await result;
+    const s = summary(r);
+    expect(s.status, r.stderr).toBe('succeeded');
+    expect(new Set(during).size, `the count moved during the pause: ${during.join(' ')}`).toBe(1);
+    expect(during[0]).toBeLessThan(ROWS);
+    expect(s).toMatchObject({ rowsRead: ROWS, rowsWritten: ROWS, dirtyRecords: 0, pauseReasons: ['lag 30000 ms > 1000 ms'] });
+    expect(s.pausedMs as number).toBeGreaterThanOrEqual(2000);
+    expect(await mysqlDigest(my, `SELECT id, name, num FROM ${DB}.h_lag`)).toBe(expected);
+  }, 120_000);
+
+  it('check shows each load signal next to its limits; an unknown variable is named', async () => {
+    const file = await job('h_check', { maxLoad: { Threads_running: 25 }, criticalLoad: { Threads_running: 200, Threads_connected: 5000 } });
+    const check = await runCli(['check', file]);
+    expect(check.code, check.stderr).toBe(0);
+    expect(check.stdout).toMatch(/health: Threads_running \d+ \(pauses above 25, fails above 200\)/);
+    expect(check.stdout).toMatch(/health: Threads_connected \d+ \(fails above 5000\)/);
+
+    const bad = await job('h_bad', { maxLoad: { Threads_runing: 25 } });
+    const run = await runCli(['check', bad]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('target.health: Threads_runing is not a global status variable');
+  }, 60_000);
+});
