@@ -89,6 +89,7 @@ describe('target.health protects the target', () => {
     const r = await result;
     const s = summary(r);
     expect(s.status, r.stderr).toBe('succeeded');
+    console.log(`maxLoad: ${JSON.stringify(s)} before ${before} during ${during.join(' ')}`);
     expect(before).toBeLessThan(ROWS);
     expect(during.length).toBeGreaterThanOrEqual(5);
     expect(new Set(during).size, `the count moved during the pause: ${during.join(' ')}`).toBe(1);
@@ -134,6 +135,7 @@ describe('target.health protects the target', () => {
     const r = await result;
     const s = summary(r);
     expect(s.status, r.stderr).toBe('succeeded');
+    console.log(`lag: ${JSON.stringify(s)} during ${during.join(' ')}`);
     expect(new Set(during).size, `the count moved during the pause: ${during.join(' ')}`).toBe(1);
     expect(during[0]).toBeLessThan(ROWS);
     expect(s).toMatchObject({ rowsRead: ROWS, rowsWritten: ROWS, dirtyRecords: 0, pauseReasons: ['lag 30000 ms > 1000 ms'] });
