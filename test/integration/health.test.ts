@@ -1,6 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import { GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFauxqs } from 'fauxqs';
+import { ensureQueues, SqsQueue } from '../../functions/adapters/sqs.ts';
+import { sqsClient } from '../../functions/cli/local.ts';
 import { finished, MYSQL_URL, mysqlConnection, mysqlDigest, runCli, startCli, summary, tempDir, waitFor, writeJob } from '../helpers.ts';
 
 /**
@@ -155,4 +159,26 @@ describe('target.health protects the target', () => {
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('target.health: Threads_runing is not a global status variable');
   }, 60_000);
+});
+
+describe('a paused range keeps its SQS message', () => {
+  it('extendVisibility keeps a received message invisible past its visibility timeout', async () => {
+    const server = await startFauxqs({ port: 0, logger: false });
+    const client = sqsClient(server.address);
+    try {
+      const { queueUrl } = await ensureQueues(client, `bs-health-${randomBytes(3).toString('hex')}`, { maxReceiveCount: 5, visibilitySeconds: 2 });
+      const queue = new SqsQueue(client, queueUrl);
+      await queue.send([{ v: 1, runId: 'r', rangeId: 0, job: {} as never }]);
+      const [received] = (await client.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, VisibilityTimeout: 2 }))).Messages ?? [];
+      await queue.extendVisibility(received.ReceiptHandle as string, 60);
+      await new Promise((r) => setTimeout(r, 3000));
+      const { Attributes } = await client.send(
+        new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
+      );
+      expect(Attributes).toMatchObject({ ApproximateNumberOfMessages: '0', ApproximateNumberOfMessagesNotVisible: '1' });
+    } finally {
+      client.destroy();
+      await server.stop();
+    }
+  }, 30_000);
 });
