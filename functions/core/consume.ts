@@ -12,13 +12,6 @@ import { readAhead } from './stream.ts';
 export const DEFAULT_BATCH_ROWS = 10_000;
 /** In-process retries of a chunk that failed for a passing reason, before the queue's redelivery takes over. */
 const CHUNK_ATTEMPTS = 3;
-/**
- * The longest a health pause holds a range's source read open: a MySQL
- * source aborts a stream nobody reads after net_write_timeout (60 s by
- * default). A longer pause hands the range back at its checkpoint, and its
- * next delivery waits (and reads) afresh.
- */
-export const PAUSE_HOLD_MS = 45_000;
 
 export interface ConsumerDeps {
   open(job: JobSpec): Promise<JobResources>;
@@ -146,9 +139,7 @@ async function consumeStarted(
       // The target's health first: a paused consumer holds its range (and its next chunk) until the server recovers.
       if (job.target.health && resources.health) {
         const heartbeat = () => deps.heartbeat?.({ runId, rangeId, attemptId }) ?? Promise.resolve();
-        const hold = deps.now() + PAUSE_HOLD_MS;
-        const deadline = delivery.deadline === null ? hold : Math.min(delivery.deadline, hold);
-        const gate = { job: job.name, runId, spec: job.target.health, health: resources.health, deadline, now: deps.now, sleep: deps.sleep, heartbeat };
+        const gate = { job: job.name, runId, spec: job.target.health, health: resources.health, deadline: delivery.deadline, now: deps.now, sleep: deps.sleep, heartbeat };
         if ((await awaitHealthy(gate)) === 'deadline') return { status: 'handed-back', rowsWritten: written };
       }
       if (throttled) {
