@@ -67,17 +67,45 @@ async function busySessions(seconds: number): Promise<{ done: Promise<void> }> {
   return { done };
 }
 
-/** The target's row count every 200 ms from `fromMs` to `toMs` after now. */
-async function samples(table: string, fromMs: number, toMs: number): Promise<number[]> {
-  const start = Date.now();
-  await new Promise((r) => setTimeout(r, fromMs));
+/** Polls until a consumer of the job has seen a pause verdict (its run's pause clock runs). */
+async function pauseBegins(job: string): Promise<void> {
+  await waitFor(async () => {
+    const [rows] = (await my.query(
+      `SELECT 1 FROM ${DB}.batchsync_health_pauses p JOIN ${DB}.batchsync_runs r USING (run_id) WHERE r.job = ? AND p.paused_since IS NOT NULL`,
+      [job],
+    )) as unknown as [unknown[]];
+    return rows.length > 0;
+  }, 10_000, 50);
+}
+
+/** The target's row count every 200 ms until `untilMs` (epoch ms). */
+async function samples(table: string, untilMs: number): Promise<number[]> {
   const out: number[] = [];
-  while (Date.now() - start < toMs) {
+  while (Date.now() < untilMs) {
     out.push(await count(table));
     await new Promise((r) => setTimeout(r, 200));
   }
   return out;
 }
+
+/**
+ * What "no chunk commits while paused" means, sampled from the moment the
+ * pause began: each consumer may still commit the one chunk it had checked
+ * before (at most maxConcurrency chunks), then the count stays flat.
+ */
+function expectPaused(during: number[], chunkRows: number, consumers: number): void {
+  const text = during.join(' ');
+  expect(during.length, text).toBeGreaterThanOrEqual(6);
+  expect(during[during.length - 1] - during[0], `more than the in-flight chunks committed during the pause: ${text}`).toBeLessThanOrEqual(chunkRows * consumers);
+  const steps = during.filter((n, i) => i > 0 && n !== during[i - 1]).length;
+  expect(steps, `the count moved more than ${consumers} times during the pause: ${text}`).toBeLessThanOrEqual(consumers);
+  const tail = during.slice(-3);
+  expect(new Set(tail).size, `the count moved at the end of the pause: ${text}`).toBe(1);
+  expect(tail[0]).toBeLessThan(ROWS);
+}
+
+/** Rows per chunk of these jobs: rowsPerSecond / maxConcurrency / 2 (core/consume.ts chunkRows). */
+const CHUNK_ROWS = 5000;
 
 describe('target.health protects the target', () => {
   it('maxLoad: writes pause while Threads_running is over the limit, then the run completes exactly', async () => {
@@ -86,18 +114,17 @@ describe('target.health protects the target', () => {
     const result = finished(child);
     await waitFor(async () => (await count('h_load')) > 0, 60_000, 50);
     const before = await count('h_load');
+    const busyUntil = Date.now() + 5000;
     const busy = await busySessions(5);
-    // A check's verdict may be an interval old, and a chunk already past its check commits: 1.5 s of grace.
-    const during = await samples('h_load', 1500, 4600);
+    await pauseBegins('h_load');
+    const during = await samples('h_load', busyUntil - 300);
     await busy.done;
     const r = await result;
     const s = summary(r);
     expect(s.status, r.stderr).toBe('succeeded');
     console.log(`maxLoad: ${JSON.stringify(s)} before ${before} during ${during.join(' ')}`);
     expect(before).toBeLessThan(ROWS);
-    expect(during.length).toBeGreaterThanOrEqual(5);
-    expect(new Set(during).size, `the count moved during the pause: ${during.join(' ')}`).toBe(1);
-    expect(during[0]).toBeLessThan(ROWS);
+    expectPaused(during, CHUNK_ROWS, 2);
     expect(s).toMatchObject({ rowsRead: ROWS, rowsWritten: ROWS, dirtyRecords: 0, error: null });
     expect(s.pausedMs as number).toBeGreaterThanOrEqual(2000);
     expect((s.pauseReasons as string[]).join(' ')).toMatch(/^Threads_running \d+ > 8$/);
@@ -134,16 +161,16 @@ describe('target.health protects the target', () => {
     const result = finished(startCli(['run', file, '--json', '--range-time-limit', '3']));
     await waitFor(async () => (await count('h_lag')) > 0, 60_000, 50);
     await my.query(`UPDATE ${DB}.hb SET lag_s = 30 WHERE id = 1`);
-    const during = await samples('h_lag', 1500, 5000);
+    await pauseBegins('h_lag');
+    const during = await samples('h_lag', Date.now() + 5000);
     await my.query(`UPDATE ${DB}.hb SET lag_s = 0 WHERE id = 1`);
     const r = await result;
     const s = summary(r);
     expect(s.status, r.stderr).toBe('succeeded');
     console.log(`lag: ${JSON.stringify(s)} during ${during.join(' ')}`);
-    expect(new Set(during).size, `the count moved during the pause: ${during.join(' ')}`).toBe(1);
-    expect(during[0]).toBeLessThan(ROWS);
+    expectPaused(during, CHUNK_ROWS, 2);
     expect(s).toMatchObject({ rowsRead: ROWS, rowsWritten: ROWS, dirtyRecords: 0, pauseReasons: ['lag 30000 ms > 1000 ms'] });
-    expect(s.pausedMs as number).toBeGreaterThanOrEqual(2000);
+    expect(s.pausedMs as number).toBeGreaterThanOrEqual(4000);
     expect(await mysqlDigest(my, `SELECT id, name, num FROM ${DB}.h_lag`)).toBe(expected);
   }, 120_000);
 
