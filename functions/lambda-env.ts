@@ -14,6 +14,7 @@ import { EventBridgeEvents } from './adapters/events.ts';
 import { createOpener } from './adapters/open-job.ts';
 import { SecretsManagerReader } from './adapters/secrets.ts';
 import type { Log } from './consumer/consumer.ts';
+import type { HealthStore } from './core/health.ts';
 import type { JobSpec } from './core/job-spec.ts';
 import type { JobResources } from './core/plan.ts';
 import { type Events, type Ledger, noEvents, type RunEvent } from './core/ports.ts';
@@ -57,6 +58,7 @@ export const METRIC = {
   bytesWritten: 'BytesWritten',
   runDuration: 'RunDuration',
   stuckRuns: 'StuckRuns',
+  pausedMs: 'PausedMs',
 } as const;
 
 type Measure = [name: string, unit: (typeof MetricUnit)[keyof typeof MetricUnit], value: number];
@@ -78,7 +80,13 @@ export function emitJobMetrics(metrics: Metrics, job: string, measures: Measure[
  * read and written, dirty records, bytes, duration) are emitted once, by
  * whoever ended the run. A metric that cannot be read never fails the run.
  */
-export function measuredEvents(inner: Events, ledgers: ReadonlyMap<string, Ledger>, metrics: Metrics, log: Log): Events {
+export function measuredEvents(
+  inner: Events,
+  ledgers: ReadonlyMap<string, Ledger>,
+  metrics: Metrics,
+  log: Log,
+  healthStores: ReadonlyMap<string, HealthStore> = new Map(),
+): Events {
   return {
     async publish(event: RunEvent): Promise<void> {
       await inner.publish(event);
@@ -95,6 +103,8 @@ export function measuredEvents(inner: Events, ledgers: ReadonlyMap<string, Ledge
             [METRIC.runDuration, MetricUnit.Milliseconds, (run.finishedAt ?? new Date()).getTime() - run.createdAt.getTime()],
           );
         }
+        const health = healthStores.get(event.job);
+        if (health) measures.push([METRIC.pausedMs, MetricUnit.Milliseconds, (await health.pauses(event.runId)).pausedMs]);
       } catch (error) {
         log.error('cannot read the run totals for its metrics', { job: event.job, runId: event.runId, error: String(error) });
       }
@@ -116,12 +126,14 @@ export function lambdaResources(env: LambdaEnv, processEnv: Record<string, strin
     loadData: env.BATCHSYNC_LOAD_DATA === 'true',
   });
   const ledgers = new Map<string, Ledger>();
+  const healthStores = new Map<string, HealthStore>();
   const metrics = new Metrics({ namespace: env.BATCHSYNC_METRICS_NAMESPACE, serviceName: METRICS_SERVICE });
   const bus = env.BATCHSYNC_EVENT_BUS ? new EventBridgeEvents(new EventBridgeClient({}), env.BATCHSYNC_EVENT_BUS) : noEvents;
   return {
     async open(job: JobSpec): Promise<JobResources> {
       const resources = await opener.open(job);
       ledgers.set(job.name, resources.ledger);
+      if (resources.health) healthStores.set(job.name, resources.health.store);
       return resources;
     },
     async openLedger(job: JobSpec): Promise<Ledger> {
@@ -130,7 +142,7 @@ export function lambdaResources(env: LambdaEnv, processEnv: Record<string, strin
       return ledger;
     },
     forget: opener.forget,
-    events: measuredEvents(bus, ledgers, metrics, log),
+    events: measuredEvents(bus, ledgers, metrics, log, healthStores),
     metrics,
     owner: `lambda:${env.AWS_LAMBDA_LOG_STREAM_NAME ?? hostname()}:${process.pid}`,
   };

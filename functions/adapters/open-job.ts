@@ -4,12 +4,14 @@ import { withCredentialRefresh } from '../core/credentials.ts';
 import { ConnectionError, UnreachableError } from '../core/errors.ts';
 import type { Connection, JobSpec, SqlSource } from '../core/job-spec.ts';
 import type { JobResources } from '../core/plan.ts';
+import type { HealthResources, HealthStore } from '../core/health.ts';
 import type { Ledger, Source } from '../core/ports.ts';
 import { type DbConfig, type Engine, resolveDb, type ResolveContext } from './connections.ts';
 import { LocalStore } from './files/local-store.ts';
 import { S3Clients, type S3Options, s3OptionsFromEnv, S3Store } from './files/s3-store.ts';
 import { FilesSource } from './files/source.ts';
 import { checkedQuery, createMysqlPool } from './mysql/connect.ts';
+import { healthTables, MysqlHealthProbe, MysqlHealthStore } from './mysql/health.ts';
 import { MysqlLedger } from './mysql/ledger.ts';
 import { MysqlSource } from './mysql/source.ts';
 import { emptyInsertSql, type LedgerTables, ledgerTables, tableName } from './mysql/sql.ts';
@@ -32,6 +34,8 @@ export interface JobOpener {
   checkWrite(job: JobSpec, columns: readonly string[]): Promise<void>;
   /** The ledger on a target server (created when missing). */
   openLedger(target: Pick<JobSpec['target'], 'connection' | 'ledger'>): Promise<Ledger>;
+  /** The health store next to that ledger (paused time of runs), created when missing. */
+  openHealthStore(target: Pick<JobSpec['target'], 'connection' | 'ledger'>): Promise<HealthStore>;
   /** Drops cached pools, so the next open connects (and reads secrets) again. */
   forget(): Promise<void>;
   close(): Promise<void>;
@@ -53,6 +57,7 @@ export function createOpener(config: OpenerConfig): JobOpener {
   const pgPools = new Map<string, Promise<Pooled<pg.Pool>>>();
   const ledgers = new Map<string, MysqlLedger>();
   const s3 = new S3Clients(config.s3 ?? s3OptionsFromEnv(config.env), { env: config.env, readSecret: config.secrets?.readJson?.bind(config.secrets) });
+  const healthStores = new Map<string, MysqlHealthStore>();
 
   /** A pool per connection, made once: tried with a query first, the secret re-read once if the login is refused. */
   function pooled<P extends { end(): Promise<void> }>(
@@ -153,9 +158,38 @@ export function createOpener(config: OpenerConfig): JobOpener {
     return ledger;
   }
 
+  /** One health store per server and tables, like the ledger, so its tables are created once per process. */
+  function healthStoreOn(pool: mysql.Pool, tables: LedgerTables, server: string): MysqlHealthStore {
+    const t = healthTables(tables.database, tables.prefix);
+    const key = `${server}|${t.checks}`;
+    let store = healthStores.get(key);
+    if (!store) {
+      store = new MysqlHealthStore(pool, t, server);
+      healthStores.set(key, store);
+    }
+    return store;
+  }
+
+  /** The target's health check: the shared store, and a probe of the target and its replicas (connected when first read). */
+  function healthFor(job: JobSpec, pool: mysql.Pool, tables: LedgerTables, server: string): HealthResources | undefined {
+    const spec = job.target.health;
+    if (!spec) return undefined;
+    const replicas = (spec.replicas ?? []).map((conn, i) => async () => {
+      const replica = await mysqlFor(conn, `target.health.replicas[${i}]`);
+      return { pool: replica.pool, server: replica.config.label };
+    });
+    return { store: healthStoreOn(pool, tables, server), probe: new MysqlHealthProbe({ pool, server }, replicas) };
+  }
+
   async function open(job: JobSpec): Promise<JobResources> {
     const [source, { target, pool, tables, server }] = await Promise.all([sourceFor(job), targetFor(job)]);
-    return { source, target, ledger: ledgerOn(pool, tables, server) };
+    const health = healthFor(job, pool, tables, server);
+    return { source, target, ledger: ledgerOn(pool, tables, server), ...(health && { health }) };
+  }
+
+  async function openHealthStore(target: Pick<JobSpec['target'], 'connection' | 'ledger'>): Promise<HealthStore> {
+    const { pool, config: db } = await mysqlFor(target.connection, 'target.connection');
+    return healthStoreOn(pool, ledgerTables(target.ledger, db.database), db.label);
   }
 
   async function openLedger(target: Pick<JobSpec['target'], 'connection' | 'ledger'>): Promise<Ledger> {
@@ -174,6 +208,7 @@ export function createOpener(config: OpenerConfig): JobOpener {
     pgPools.clear();
     ledgers.clear();
     s3.destroy();
+    healthStores.clear();
     await Promise.all(all.map((p) => p.then((x) => x.pool.end()).catch(() => {})));
   }
 
@@ -181,5 +216,5 @@ export function createOpener(config: OpenerConfig): JobOpener {
     await forget();
   }
 
-  return { open, openLedger, checkWrite, forget, close };
+  return { open, openLedger, openHealthStore, checkWrite, forget, close };
 }

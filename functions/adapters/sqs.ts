@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   ChangeMessageVisibilityBatchCommand,
+  ChangeMessageVisibilityCommand,
   CreateQueueCommand,
   DeleteMessageBatchCommand,
   GetQueueAttributesCommand,
@@ -25,9 +26,19 @@ export class SqsQueue implements Queue {
     private queue: string,
   ) {}
 
+  private async url(): Promise<string> {
+    if (!this.queue.includes('/')) this.queue = (await this.client.send(new GetQueueUrlCommand({ QueueName: this.queue }))).QueueUrl as string;
+    return this.queue;
+  }
+
+  /** Keeps a received message invisible for `seconds` from now: its range is still being worked (paused). */
+  async extendVisibility(receiptHandle: string, seconds: number): Promise<void> {
+    await this.client.send(new ChangeMessageVisibilityCommand({ QueueUrl: await this.url(), ReceiptHandle: receiptHandle, VisibilityTimeout: seconds }));
+  }
+
   async send(messages: RangeMessage[]): Promise<void> {
     if (messages.length === 0) return;
-    if (!this.queue.includes('/')) this.queue = (await this.client.send(new GetQueueUrlCommand({ QueueName: this.queue }))).QueueUrl as string;
+    await this.url();
     for (let i = 0; i < messages.length; i += 10) {
       const fifo = this.queue.endsWith('.fifo');
       const entries = messages.slice(i, i + 10).map((m) => ({

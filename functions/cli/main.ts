@@ -8,7 +8,8 @@ import { BatchsyncError, describeError, JobError } from '../core/errors.ts';
 import { jobJsonSchema, JobFileError, type JobSpec, parseJob } from '../core/job-spec.ts';
 import { checkSchemas } from '../core/mapping.ts';
 import { RANGES_PER_CONSUMER } from '../core/plan.ts';
-import type { Ledger } from '../core/ports.ts';
+import { checkHealth, type HealthStore } from '../core/health.ts';
+import type { Ledger, RunRecord } from '../core/ports.ts';
 import { redact } from '../core/redact.ts';
 import { peakConcurrency } from '../core/throttle.ts';
 import { parseDate } from '../core/schedule.ts';
@@ -250,19 +251,19 @@ function lifecycle(values: { workers?: string; 'visibility-timeout'?: string; 'r
 }
 
 /** Prints what a run command did: its warnings, the outcome and the summary, as text or JSON; the exit code (130: interrupted, resumable). */
-function report({ run, outcome, unmatchedKeys, warnings }: RunReport, file: string, asJson: boolean | undefined): number {
+function report({ run, outcome, unmatchedKeys, warnings, pauses }: RunReport, file: string, asJson: boolean | undefined): number {
   for (const warning of warnings) err(`batchsync: warning: ${warning}`);
   if (outcome === 'interrupted') {
     err(`batchsync: interrupted; run ${run.runId} is resumable: batchsync resume ${run.runId} --job ${file} (or batchsync run ${file})`);
-    if (asJson) out(JSON.stringify({ ...runSummary(run), outcome }));
-    else out(formatRun(run));
+    if (asJson) out(JSON.stringify({ ...runSummary(run, undefined, pauses), outcome }));
+    else out(formatRun(run, undefined, pauses));
     return 130;
   }
   if (asJson) {
     const said = outcomeLine(run, outcome);
     if (said) err(`batchsync: ${said}`);
-    out(JSON.stringify({ ...runSummary(run, outcome), ...(unmatchedKeys.length && { unmatchedKeys }) }));
-  } else out(formatRun(run, outcome));
+    out(JSON.stringify({ ...runSummary(run, outcome, pauses), ...(unmatchedKeys.length && { unmatchedKeys }) }));
+  } else out(formatRun(run, outcome, pauses));
   return run.status === 'succeeded' ? 0 : 1;
 }
 
@@ -362,7 +363,7 @@ async function commandCheck(file: string, values: Opts<'check'>, ctx: Context): 
   const spec = await loadJob(file);
   // The where, query and constant columns run as a run would: with the scheduling variables of the logical time (default now).
   const job = resolveRun(spec, values['logical-time'] ? logicalTime(values['logical-time']) : new Date(), parseVarArgs(values.var ?? []));
-  const { source, target, ledger } = await ctx.opener.open(job);
+  const { source, target, ledger, health } = await ctx.opener.open(job);
   const columns = await source.columns();
   await source.checkRead?.();
   // Planning reads the source (its key bounds, a sample, the files): it needs what a run needs.
@@ -378,6 +379,7 @@ async function commandCheck(file: string, values: Opts<'check'>, ctx: Context): 
     if (!values.json) out(`target: ok, ${job.target.table} (${mapped.map((c) => `${c.name} ${c.columnType}`).join(', ')}), insertable`);
   }
   await ledger.listRuns({ job: job.name, limit: 1 });
+  const healthLines = await checkHealth(job, health);
   if (values.json) {
     out(
       JSON.stringify({
@@ -392,23 +394,36 @@ async function commandCheck(file: string, values: Opts<'check'>, ctx: Context): 
         },
         warnings: checked.warnings,
         ledger: { ok: true },
+        health: healthLines,
       }),
     );
-  } else out('ledger: ok');
+  } else {
+    out('ledger: ok');
+    for (const line of healthLines) out(`health: ${line}`);
+  }
   return 0;
+}
+
+/** The health store beside the ledger `status` reads (runs' paused time). */
+async function healthStoreFor(values: { job?: string; ledger?: string }, opener: JobOpener): Promise<HealthStore> {
+  if (values.job && existsSync(values.job)) return opener.openHealthStore((await loadJob(values.job)).target);
+  const url = values.ledger ?? process.env.BATCHSYNC_MYSQL_URL ?? DEFAULT_MYSQL_URL;
+  return opener.openHealthStore({ connection: { url }, ledger: { prefix: 'batchsync_' } });
 }
 
 async function commandStatus(given: string | undefined, values: Opts<'status'>, ctx: Context): Promise<number> {
   const ledger = await ledgerFor(values, ctx.opener);
+  const healthStore = await healthStoreFor(values, ctx.opener);
   if (given) {
     const runId = await resolveRunId(ledger, given);
     const run = await ledger.getRun(runId);
     if (!run) throw new BatchsyncError(`no run ${runId} in the ledger`);
+    const pauses = await healthStore.pauses(runId);
     const ranges = await ledger.listRanges(runId);
     const peak = peakConcurrency(await ledger.listAttempts(runId), run.finishedAt ?? new Date());
-    if (values.json) out(JSON.stringify({ ...runSummary(run), peakConcurrency: peak, rangeList: ranges.map(rangeSummary) }));
+    if (values.json) out(JSON.stringify({ ...runSummary(run, undefined, pauses), peakConcurrency: peak, rangeList: ranges.map(rangeSummary) }));
     else {
-      out(formatRun(run));
+      out(formatRun(run, undefined, pauses));
       out(`  at most ${peak} consumers at once`);
       for (const r of ranges) out(`  range ${r.rangeId}  ${r.status}  read ${r.rowsRead}  written ${r.rowsWritten}  dirty ${r.dirtyRecords}  ${r.spec.description}${r.error ? `  error: ${r.error}` : ''}`);
     }
@@ -416,7 +431,7 @@ async function commandStatus(given: string | undefined, values: Opts<'status'>, 
   }
   const jobName = values.job && existsSync(values.job) ? (await loadJob(values.job)).name : values.job;
   const runs = await ledger.listRuns({ job: jobName, limit: positiveInt(values.limit, 'limit') ?? 20 });
-  if (values.json) out(JSON.stringify(runs.map((run) => runSummary(run))));
+  if (values.json) out(JSON.stringify(await Promise.all(runs.map(async (run) => runSummary(run, undefined, await healthStore.pauses(run.runId))))));
   else if (runs.length === 0) out(jobName ? `no runs of job ${jobName}` : 'no runs');
   else out(formatRunTable(runs));
   return 0;

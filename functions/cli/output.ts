@@ -1,4 +1,6 @@
 import { once } from 'node:events';
+import type { PauseTotals } from '../core/health.ts';
+import { displayStatus } from '../core/lifecycle.ts';
 import type { DirtyRecord, RangeRecord, RunRecord } from '../core/ports.ts';
 
 /** What a command did with a run: started it, joined it unfinished, found it ended, or took up a stopped one. */
@@ -7,12 +9,17 @@ export type Outcome = 'created' | 'joined' | 'skipped' | 'resumed';
 /**
  * The summary object of DESIGN.md (run --json, status --json). `ranges` is
  * a count here and in every JSON output; lists of ranges go under `rangeList`.
+ * `stalled`: unfinished, and nobody is working it (resume finishes it);
+ * `pausedMs`: time writes waited for the target's health.
  */
-export function runSummary(run: RunRecord, outcome?: Outcome) {
+export function runSummary(run: RunRecord, outcome?: Outcome, pauses?: PauseTotals) {
   return {
     runId: run.runId,
     job: run.job,
     status: run.status,
+    stalled: displayStatus(run, new Date()) === 'stalled',
+    attempt: run.attempt,
+    vars: run.vars,
     ...(outcome ? { outcome } : {}),
     rowsRead: run.rowsRead,
     rowsWritten: run.rowsWritten,
@@ -26,6 +33,8 @@ export function runSummary(run: RunRecord, outcome?: Outcome) {
     startedAt: run.createdAt.toISOString(),
     finishedAt: run.finishedAt?.toISOString() ?? null,
     error: run.error,
+    pausedMs: pauses?.pausedMs ?? 0,
+    pauseReasons: pauses?.reasons ?? [],
   };
 }
 
@@ -86,19 +95,22 @@ export function outcomeLine(run: RunRecord, outcome: Outcome): string | null {
 }
 
 /** The summary in lines a person reads. */
-export function formatRun(run: RunRecord, outcome?: Outcome): string {
-  const s = runSummary(run);
+export function formatRun(run: RunRecord, outcome?: Outcome, pauses?: PauseTotals): string {
+  const s = runSummary(run, outcome, pauses);
   const seconds = s.durationMs / 1000;
   const rate = seconds > 0 && s.rowsWritten > 0 ? `, ${n(Math.round(s.rowsWritten / seconds))} rows/s` : '';
   const said = outcome ? outcomeLine(run, outcome) : null;
   const lines = [
     ...(said ? [said] : []),
-    `run ${s.runId}  job ${s.job}  ${s.status}`,
+    `run ${s.runId}  job ${s.job}  ${s.stalled ? 'stalled' : s.status}${run.attempt > 1 ? `  (attempt ${run.attempt})` : ''}${run.supersededBy ? `  replaced by run ${run.supersededBy}` : ''}`,
+    ...(Object.keys(run.vars).length ? [`  variables ${Object.entries(run.vars).map(([k, v]) => `${k}=${v}`).join(' ')}`] : []),
     `  logical time ${instant(run.logicalTime)}, started ${instant(run.createdAt)}, ${run.finishedAt ? 'took' : 'running for'} ${duration(s.durationMs)}`,
     `  rows read ${n(s.rowsRead)}, written ${n(s.rowsWritten)}, dirty ${n(s.dirtyRecords)}, skipped ${n(s.skipped)}`,
     `  ranges ${n(s.rangesDone)}/${n(s.ranges)} done, ${n(s.bytesWritten)} bytes${rate}`,
   ];
+  if (s.pausedMs > 0) lines.push(`  paused ${(s.pausedMs / 1000).toFixed(1)} s for the target's health (${s.pauseReasons.join(', ')})`);
   if (s.error) lines.push(`  error: ${s.error}`);
+  if (s.stalled) lines.push(`  nobody is working this run: finish it with batchsync resume ${run.runId} --job JOB_FILE`);
   return lines.join('\n');
 }
 
@@ -112,7 +124,7 @@ export function formatRunTable(runs: readonly RunRecord[]): string {
       instant(run.logicalTime),
       instant(run.createdAt),
       duration((run.finishedAt ?? new Date()).getTime() - run.createdAt.getTime()),
-      run.status,
+      displayStatus(run, new Date()),
       n(run.rowsWritten),
       n(run.dirtyRecords),
     ]),
@@ -208,13 +220,14 @@ export class Progress {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** The run now; `ranges`, when given, makes the estimate of what is left finer. */
-  update(run: RunRecord, ranges?: readonly RangeRecord[]): void {
+  /** The run now; `ranges`, when given, makes the estimate of what is left finer; `pauses`, when writes wait for the target's health. */
+  update(run: RunRecord, ranges?: readonly RangeRecord[], pauses?: PauseTotals): void {
     if (this.quiet) return;
     if (ranges) this.ranges = ranges;
     const now = this.now();
     this.first ??= { at: now, rowsRead: run.rowsRead };
-    const text = progressLine(run, estimate(run, this.ranges, { ms: now - this.first.at, rowsRead: this.first.rowsRead }));
+    const paused = pauses?.pausedNow ? `, paused: ${pauses.reasons.join(', ')}` : '';
+    const text = progressLine(run, estimate(run, this.ranges, { ms: now - this.first.at, rowsRead: this.first.rowsRead })) + paused;
     if (this.stream.isTTY) {
       this.stream.write(`\r${text}\u001b[K`);
       return;

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { JobOpener } from '../adapters/open-job.ts';
 import { SqsPoller, SqsQueue } from '../adapters/sqs.ts';
 import { endRun, type FinalizeDeps, finalizeRun } from '../core/finalize.ts';
+import type { PauseTotals } from '../core/health.ts';
 import { JobSpec } from '../core/job-spec.ts';
 import { isEnded } from '../core/lifecycle.ts';
 import type { PlannerDeps, PlanOutcome, PlanResult } from '../core/plan.ts';
@@ -50,6 +51,8 @@ export interface RunReport {
   /** Keys of the files that no column takes (not loaded), and a sentence on each. */
   unmatchedKeys: string[];
   warnings: string[];
+  /** Time the run's writes waited for the target's health. */
+  pauses: PauseTotals;
 }
 
 /** What a worker process needs to play the event source; sent once the queue exists. */
@@ -191,14 +194,16 @@ export async function runLocally(options: RunOptions, start: Starter): Promise<R
     const planned = await start({ open: opener.open, queue: new SqsQueue(queue.client, queue.queueUrl), events: noEvents, newRunId: randomUUID });
     const resources = await opener.open(planned.job);
     const deps = { ...resources, events: noEvents };
+    const { health } = resources;
+    const pauses = async () => (await health?.store.pauses(planned.runId)) ?? { pausedMs: 0, reasons: [], pausedNow: false };
     let run = (await resources.ledger.getRun(planned.runId)) as RunRecord;
     for (let polls = 0; !isEnded(run.status) && planned.outcome !== 'skipped'; polls++) {
       if (interrupt.signal.aborted) {
         await workers.stop();
-        return { ...planned, run: (await resources.ledger.getRun(planned.runId)) as RunRecord, outcome: 'interrupted' };
+        return { ...planned, run: (await resources.ledger.getRun(planned.runId)) as RunRecord, outcome: 'interrupted', pauses: await pauses() };
       }
       // The ranges (for the estimate of rows left) every few polls: they are one row each in the ledger.
-      options.progress.update(run, polls % PROGRESS_RANGES_EVERY === 0 ? await resources.ledger.listRanges(run.runId) : undefined);
+      options.progress.update(run, polls % PROGRESS_RANGES_EVERY === 0 ? await resources.ledger.listRanges(run.runId) : undefined, health && (await pauses()));
       await failDeadLetters(queue, deps, run.runId, job.channel.maxReceiveCount);
       if (!workers.heal()) await endRun(run.runId, 'failed', 'consumer workers kept dying; see the messages above', deps);
       if (run.rangesDone >= run.ranges && (run.status === 'running' || run.status === 'finalizing')) await finalizeRun(run.runId, planned.job, deps);
@@ -206,7 +211,7 @@ export async function runLocally(options: RunOptions, start: Starter): Promise<R
       run = (await resources.ledger.getRun(planned.runId)) as RunRecord;
     }
     options.progress.done(run);
-    return { run, outcome: planned.outcome, unmatchedKeys: planned.unmatchedKeys, warnings: planned.warnings };
+    return { run, outcome: planned.outcome, unmatchedKeys: planned.unmatchedKeys, warnings: planned.warnings, pauses: await pauses() };
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -28,6 +28,13 @@ export interface ConsumerHandlerDeps extends ConsumerDeps {
   forget(): Promise<void>;
   /** Puts a range message back on the queue the record came from (a range handed back before the deadline). */
   requeue(record: SQSRecord, message: RangeMessage): Promise<void>;
+  /** Keeps the record's message invisible for `seconds` more (a range held through a health pause); default: nothing. */
+  extendVisibility?(record: SQSRecord, seconds: number): Promise<void>;
+}
+
+/** Visibility a held message is given while paused: the invocation's remaining time and a margin, within SQS's 12 hours. */
+export function heldVisibilitySeconds(context: Pick<Context, 'getRemainingTimeInMillis'>): number {
+  return Math.min(43_200, Math.ceil(context.getRemainingTimeInMillis() / 1000) + 60);
 }
 
 /** Time kept back from the function's timeout to commit and hand the range back. */
@@ -52,14 +59,22 @@ export function createConsumerHandler(deps: ConsumerHandlerDeps) {
       deadline: deadlineOf(context, deps.now()),
     };
     const fields = { job: message.job, runId: message.runId, rangeId: message.rangeId, receiveCount: delivery.receiveCount };
+    // While paused, the range's message must stay invisible, or SQS would hand it to a second consumer.
+    const recordDeps: ConsumerDeps = {
+      ...deps,
+      heartbeat: async (attempt) => {
+        await deps.heartbeat?.(attempt);
+        await deps.extendVisibility?.(record, heldVisibilitySeconds(context));
+      },
+    };
     let outcome;
     try {
-      outcome = await consumeRange(delivery, deps);
+      outcome = await consumeRange(delivery, recordDeps);
     } catch (error) {
       if (!(error instanceof AuthError)) throw error;
       // A rotated secret: read it again, once.
       await deps.forget();
-      outcome = await consumeRange(delivery, deps);
+      outcome = await consumeRange(delivery, recordDeps);
     }
     if (outcome.status === 'handed-back') await deps.requeue(record, message);
     deps.log.info('range processed', { ...fields, ...outcome });

@@ -33,6 +33,7 @@ export const handler = createConsumerHandler({
   jobs: (name) => jobs.get(name),
   forget: resources.forget,
   requeue: (record, message) => queueOf(record.eventSourceARN).send([message]),
+  extendVisibility: (record, seconds) => queueOf(record.eventSourceARN).extendVisibility(record.receiptHandle, seconds),
   events: resources.events,
   owner: resources.owner,
   now: Date.now,

@@ -1,6 +1,7 @@
 import { boundedJson, buildConverter } from './convert.ts';
 import { BatchsyncError, describeError, isRetryable, JobError, RangeBusyError } from './errors.ts';
 import { afterRunEnded, endRun, finalizeRun } from './finalize.ts';
+import { awaitHealthy } from './health.ts';
 import type { JobSpec } from './job-spec.ts';
 import { HEARTBEAT_MS, isEnded, specHash } from './lifecycle.ts';
 import { mapColumns, valueColumns, withValues } from './mapping.ts';
@@ -25,6 +26,8 @@ export interface ConsumerDeps {
   sleep(ms: number): Promise<void>;
   /** Aborted when the consumer must stop before its next chunk (Ctrl-C, shutdown): the range is handed back. */
   signal?: AbortSignal;
+  /** Keeps a held range's attempt alive while it waits (a health pause); default: nothing to do. */
+  heartbeat?(attempt: { runId: string; rangeId: number; attemptId: number }): Promise<void>;
 }
 
 export interface Delivery {
@@ -120,7 +123,7 @@ function stopping(delivery: Delivery, deps: ConsumerDeps, margin = 0): boolean {
 async function consumeStarted(
   delivery: Delivery,
   job: JobSpec,
-  { range, run }: { range: RangeRecord; run: RunRecord },
+  { range, run, attemptId }: { range: RangeRecord; run: RunRecord; attemptId: number },
   resources: JobResources,
   deps: ConsumerDeps,
 ): Promise<RangeOutcome> {
@@ -177,6 +180,12 @@ async function consumeStarted(
       }
     }
     for await (const chunk of readAhead(chunks())) {
+      // The target's health first: a paused consumer holds its range (and its next chunk) until the server recovers.
+      if (job.target.health && resources.health) {
+        const heartbeat = () => deps.heartbeat?.({ runId, rangeId, attemptId }) ?? Promise.resolve();
+        const gate = { job: job.name, runId, spec: job.target.health, health: resources.health, deadline: delivery.deadline, now: deps.now, sleep: deps.sleep, heartbeat };
+        if ((await awaitHealthy(gate)) === 'deadline') return { status: 'handed-back', rowsWritten: written };
+      }
       if (throttled) {
         const cost = { rows: chunk.rowsRead, bytes: bytesPerSecond === null ? 0 : chunkBytes(chunk.rows) };
         const wait = await ledger.reserve(runId, cost, { rows: rowsPerSecond, bytes: bytesPerSecond });

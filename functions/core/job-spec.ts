@@ -121,6 +121,26 @@ export const ValueColumn = z.strictObject({
   value: z.string().describe('The value of every row; may use ${vars}'),
 });
 export type ValueColumn = z.infer<typeof ValueColumn>;
+const statusVariable = z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,63}$/, { message: 'must be a global status variable name, e.g. Threads_running' });
+const Limits = z.record(statusVariable, z.number().min(0));
+
+/** Signals of the target server's health that pause writes (maxLoad, lag) or fail the run (criticalLoad); see core/health.ts. */
+export const Health = z
+  .strictObject({
+    maxLoad: Limits.default({}).describe('Global status variables and their limits, e.g. {"Threads_running": 25}: above any, writes pause'),
+    criticalLoad: Limits.default({}).describe('Same shape: above any, the run fails before its next chunk'),
+    maxLagMillis: z.number().int().min(1).optional().describe('Writes pause while lagQuery reports more lag than this'),
+    lagQuery: z
+      .string()
+      .regex(/^\s*(select|show\s+(slave|replica)\s+status)\b/i, { message: 'must be a SELECT returning one number (the lag in seconds), or SHOW REPLICA STATUS' })
+      .optional()
+      .describe('A SELECT returning the lag in seconds (e.g. from a pt-heartbeat table)'),
+    replicas: z.array(Connection).min(1).optional().describe('Connections lagQuery runs on; default the target'),
+    checkIntervalMs: z.number().int().min(100).max(60_000).default(1000).describe('At most one check per interval for the whole job'),
+  })
+  .refine((h) => (h.maxLagMillis === undefined) === (h.lagQuery === undefined), { message: 'give maxLagMillis and lagQuery together' })
+  .refine((h) => h.replicas === undefined || h.lagQuery !== undefined, { path: ['replicas'], message: 'replicas need a lagQuery to run' });
+export type Health = z.infer<typeof Health>;
 
 export const MysqlTarget = z.strictObject({
   type: z.literal('mysql'),
@@ -139,6 +159,7 @@ export const MysqlTarget = z.strictObject({
   batchRows: z.number().int().min(1).max(1_000_000).optional().describe('Rows per chunk transaction; default chosen for speed'),
   emptyAsNull: z.boolean().default(true).describe('An empty string into a non-string column is NULL'),
   ledger: Ledger.default({ prefix: 'batchsync_' }),
+  health: Health.optional(),
 });
 export type MysqlTarget = z.infer<typeof MysqlTarget>;
 

@@ -1,5 +1,6 @@
 import { describeError, isRetryable, JobError } from './errors.ts';
 import { endRun, finalizeRun } from './finalize.ts';
+import type { HealthResources } from './health.ts';
 import type { JobSpec } from './job-spec.ts';
 import { canonicalVars, dataHash, isEnded, isUnfinished, runMovesTo, specHash, varsHash } from './lifecycle.ts';
 import { checkSchemas } from './mapping.ts';
@@ -11,6 +12,8 @@ export interface JobResources {
   source: Source;
   target: Target;
   ledger: Ledger;
+  /** The target's health check (core/health.ts), when the job configures target.health. */
+  health?: HealthResources;
 }
 
 export interface PlannerDeps {
