@@ -17,9 +17,9 @@ import { LambdaInvoke } from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { EVENT_SOURCE } from '../functions/adapters/events.ts';
+import { EVENT_SOURCE } from '../functions/names.ts';
 import type { JobSpec } from '../functions/core/job-spec.ts';
-import { METRIC, METRICS_SERVICE, rangeQueueName } from '../functions/lambda-env.ts';
+import { METRIC, METRICS_SERVICE, rangeQueueName } from '../functions/names.ts';
 import { type DeployConfig, vpcOf } from './config.ts';
 import { type DeployJob, deadLetterQueueName } from './jobs.ts';
 

@@ -2,22 +2,32 @@ import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/clien
 import { ConnectionError } from '../core/errors.ts';
 import { RdsSecret, type SecretReader } from './connections.ts';
 
+/** How long a secret read is kept: a rotation is picked up within this time even without a refused login. */
+export const SECRET_TTL_MS = 5 * 60_000;
+
 /**
- * Secrets Manager, in the RDS secret shape. A secret is read once per
- * process and kept (warm Lambda invocations reuse it); `fresh` re-reads it
- * after a refused login, which is how a rotation is picked up.
+ * Secrets Manager, in the RDS secret shape. A secret is kept for `ttlMs`
+ * (warm Lambda invocations reuse it) and read again after that; `fresh`
+ * re-reads it at once, after a refused login.
  */
 export class SecretsManagerReader implements SecretReader {
-  private readonly cache = new Map<string, Promise<RdsSecret>>();
+  private readonly cache = new Map<string, { reading: Promise<RdsSecret>; at: number }>();
 
-  constructor(private readonly client: SecretsManagerClient) {}
+  constructor(
+    private readonly client: SecretsManagerClient,
+    private readonly ttlMs = SECRET_TTL_MS,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   read(secretId: string, fresh: boolean): Promise<RdsSecret> {
     const cached = this.cache.get(secretId);
-    if (cached && !fresh) return cached;
+    if (cached && !fresh && this.now() - cached.at < this.ttlMs) return cached.reading;
     const reading = this.fetch(secretId);
-    this.cache.set(secretId, reading);
-    reading.catch(() => this.cache.delete(secretId));
+    const entry = { reading, at: this.now() };
+    this.cache.set(secretId, entry);
+    reading.catch(() => {
+      if (this.cache.get(secretId) === entry) this.cache.delete(secretId);
+    });
     return reading;
   }
 

@@ -3,7 +3,8 @@ import sqsPartialBatchFailure from '@middy/sqs-partial-batch-failure';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { z } from 'zod';
 import { type ConsumerDeps, consumeRange } from '../core/consume.ts';
-import { AuthError, describeError } from '../core/errors.ts';
+import { withFreshCredentials } from '../core/credentials.ts';
+import { describeError } from '../core/errors.ts';
 import { JobSpec } from '../core/job-spec.ts';
 import type { RangeMessage } from '../core/ports.ts';
 import { redact } from '../core/redact.ts';
@@ -48,15 +49,8 @@ export function createConsumerHandler(deps: ConsumerHandlerDeps) {
       deadline: deadlineOf(context, deps.now()),
     };
     const fields = { job: message.job.name, runId: message.runId, rangeId: message.rangeId, receiveCount: delivery.receiveCount };
-    let outcome;
-    try {
-      outcome = await consumeRange(delivery, deps);
-    } catch (error) {
-      if (!(error instanceof AuthError)) throw error;
-      // A rotated secret: read it again, once.
-      await deps.forget();
-      outcome = await consumeRange(delivery, deps);
-    }
+    // A rotated secret: read it again, once.
+    const outcome = await withFreshCredentials(() => consumeRange(delivery, deps), deps.forget);
     if (outcome.status === 'handed-back') await deps.requeue(record, message);
     deps.log.info('range processed', { ...fields, ...outcome });
     return outcome;

@@ -2,7 +2,9 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSRecord } from 'aws-lambda';
 import { SqsQueue } from '../adapters/sqs.ts';
+import type { RangeMessage } from '../core/ports.ts';
 import { sleep } from '../core/stream.ts';
 import { LambdaEnv, lambdaResources } from '../lambda-env.ts';
 import { createConsumerHandler } from './consumer.ts';
@@ -11,24 +13,22 @@ const env = LambdaEnv.parse(process.env);
 const log = new Logger({ serviceName: 'batchsync-consumer' });
 const resources = lambdaResources(env, process.env, log);
 const sqs = new SQSClient({});
-const queues = new Map<string, SqsQueue>();
 
-/** The queue a record came from, by the name at the end of its ARN (arn:aws:sqs:region:account:name). */
-function queueOf(eventSourceARN: string): SqsQueue {
-  const name = eventSourceARN.split(':')[5];
-  let queue = queues.get(name);
-  if (!queue) {
-    queue = new SqsQueue(sqs, name);
-    queues.set(name, queue);
-  }
-  return queue;
+/**
+ * Puts a range back on the queue its record came from, named at the end of
+ * the record's ARN (arn:aws:sqs:region:account:name), in the message group
+ * it came in (one per run, or one per range: names.ts messageGroupOf).
+ */
+async function requeue(record: SQSRecord, message: RangeMessage): Promise<void> {
+  const group = record.attributes.MessageGroupId ?? message.runId;
+  await new SqsQueue(sqs, record.eventSourceARN.split(':')[5], () => group).send([message]);
 }
 
 // Rows, dirty records and duration are emitted per job when a run ends (resources.events), from the ledger's totals.
 export const handler = createConsumerHandler({
   open: resources.open,
   forget: resources.forget,
-  requeue: (record, message) => queueOf(record.eventSourceARN).send([message]),
+  requeue,
   events: resources.events,
   owner: resources.owner,
   now: Date.now,
