@@ -1,4 +1,4 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { JobError } from '../functions/core/errors.ts';
 import { type Connection, JobFileError, type JobSpec, parseJob } from '../functions/core/job-spec.ts';
@@ -117,12 +117,13 @@ export class DeployJobsError extends JobError {
 /**
  * Reads every `*.json` job file of a directory, checks each with the job
  * file schema and then as a deployment. Throws a DeployJobsError listing
- * every problem, each with its file and the path in it.
+ * every problem, each with its file and the path in it. Synchronous, as a
+ * CDK construct's constructor is.
  */
-export async function loadDeployJobs(dir: string, queuePrefix: string): Promise<DeployJob[]> {
+export function readDeployJobs(dir: string, queuePrefix: string): DeployJob[] {
   let files: string[];
   try {
-    files = (await readdir(dir)).filter((f) => f.endsWith('.json')).sort();
+    files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
   } catch {
     throw new DeployJobsError([`${dir}: cannot read the jobs directory (give another with -c jobsDir=path or BATCHSYNC_JOBS_DIR)`]);
   }
@@ -133,7 +134,7 @@ export async function loadDeployJobs(dir: string, queuePrefix: string): Promise<
   const fileOf = new Map<string, string>();
   for (const file of files) {
     try {
-      const spec = parseJob(await readFile(join(dir, file), 'utf8'), file);
+      const spec = parseJob(readFileSync(join(dir, file), 'utf8'), file);
       const other = fileOf.get(spec.name);
       if (other) problems.push(`${file}: name: job "${spec.name}" is also the name of ${other}`);
       fileOf.set(spec.name, file);
@@ -147,4 +148,9 @@ export async function loadDeployJobs(dir: string, queuePrefix: string): Promise<
   problems.push(...deployProblems(jobs, queuePrefix));
   if (problems.length) throw new DeployJobsError(problems);
   return jobs;
+}
+
+/** readDeployJobs, as a promise. */
+export async function loadDeployJobs(dir: string, queuePrefix: string): Promise<DeployJob[]> {
+  return readDeployJobs(dir, queuePrefix);
 }
