@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Annotations, Arn, ArnFormat, Duration, NestedStack, RemovalPolicy, Stack, TimeZone, Validations } from 'aws-cdk-lib';
+import { Annotations, Arn, ArnFormat, Duration, NestedStack, RemovalPolicy, Stack, TimeZone, Token, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -283,7 +283,7 @@ function grantS3Sources(scope: Construct, jobs: readonly DeployJob[], fns: Nodej
   if (jobs.some((j) => s3SourcesOf(j.spec).length)) {
     for (const f of fns) {
       for (const { bucket, prefix } of jobs.flatMap((j) => s3SourcesOf(j.spec))) {
-        Validations.of(f).acknowledge({ id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::${bucket}/${prefix}*]`, reason: "a files source reads the objects under its job's S3 prefix, whose keys are not known at deploy" });
+        Validations.of(f.role as iam.Role).acknowledge({ id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::${bucket}/${prefix}*]`, reason: "a files source reads the objects under its job's S3 prefix, whose keys are not known at deploy" });
       }
     }
   }
@@ -305,8 +305,16 @@ function grantQueues(scope: Construct, queuePrefix: string, planner: NodejsFunct
       resources: [queues],
     }),
   );
+  const stack = Stack.of(scope);
+  const [region, account] = [
+    [stack.region, '<AWS::Region>'],
+    [stack.account, '<AWS::AccountId>'],
+  ].map(([value, token]) => (Token.isUnresolved(value) ? token : value));
   for (const f of [planner, consumer]) {
-    Validations.of(f).acknowledge({ id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sqs:<AWS::Region>:<AWS::AccountId>:${queuePrefix}*]`, reason: `the deployment's own range queues, all named ${queuePrefix}…` });
+    Validations.of(f.role as iam.Role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sqs:${region}:${account}:${queuePrefix}*]`,
+      reason: `the deployment's own range queues, all named ${queuePrefix}…`,
+    });
   }
 }
 
@@ -459,7 +467,7 @@ function addRunFailedAlert(scope: Construct, shared: Shared, topic: sns.ITopic):
     eventPattern: { source: [EVENT_SOURCE], detailType: [RUN_FAILED] },
     targets: [
       new targets.SnsTopic(topic, {
-        message: events.RuleTargetInput.fromMultilineText(
+        message: events.RuleTargetInput.fromText(
           [
             `batchsync ${shared.name}: a run of job ${field('job')} failed.`,
             `Run: ${field('runId')}`,
