@@ -35,7 +35,7 @@ import { synth } from '../infra/synth.ts';
 const LEDGER = 'it_h_';
 const REGION = 'us-east-1';
 const WAREHOUSE = { host: '127.0.0.1', port: 5432, username: 'postgres', password: 'trust-ignores-it', dbname: 'test', engine: 'postgres', ssl: false };
-const REPORTING = { host: '127.0.0.1', port: 3306, username: 'root', password: '', dbname: 'test', engine: 'mysql' };
+const REPORTING = { host: '127.0.0.1', port: 3306, username: 'root', password: '', dbname: 'test', engine: 'mysql', ssl: false };
 const ROTATING_USER = 'it_h_rot';
 
 /** A deployable job: every connection a secretId, as the stack requires. */
