@@ -481,6 +481,58 @@ function addRunFailedAlert(scope: Construct, shared: Shared, topic: sns.ITopic):
   });
 }
 
+/** The planner and the consumer, with the environment both read (names.ts ENV). */
+function makeFunctions(
+  scope: Construct,
+  props: BatchsyncJobsProps,
+  jobs: readonly DeployJob[],
+  d: { name: string; queuePrefix: string; bus: events.IEventBus; triggerFailures: sqs.IQueue; stuckRunHours: number; consumerTimeout: Duration },
+): [NodejsFunction, NodejsFunction] {
+  const environment = { [ENV.eventBus]: d.bus.eventBusName, [ENV.queuePrefix]: d.queuePrefix, [ENV.metricsNamespace]: d.name };
+  const planner = makeFunction(
+    scope,
+    {
+      id: 'Planner',
+      entry: 'functions/planner/handler.ts',
+      description: `${d.name}: plans runs of the deployed jobs`,
+      timeout: PLANNER_TIMEOUT,
+      memorySize: 512,
+      environment: { ...environment, [ENV.stuckRunHours]: String(d.stuckRunHours) },
+    },
+    props,
+    jobs,
+  );
+  planner.configureAsyncInvoke({ onFailure: new SqsDestination(d.triggerFailures), retryAttempts: 2, maxEventAge: TRIGGER_MAX_AGE });
+  const consumer = makeFunction(
+    scope,
+    {
+      id: 'Consumer',
+      entry: 'functions/consumer/handler.ts',
+      description: `${d.name}: writes ranges into MySQL`,
+      timeout: d.consumerTimeout,
+      memorySize: props.consumerMemoryMb ?? 1024,
+      environment,
+      // A range near the time limit is handed back to its own queue: SQS -> consumer -> same queue, again and again
+      // for a long or throttled range. Lambda's recursive-loop detection would stop that chain after about 16 rounds
+      // and send the range to its dead-letter queue; the loop ends by itself when the range is done.
+      extra: { recursiveLoop: lambda.RecursiveLoop.ALLOW },
+    },
+    props,
+    jobs,
+  );
+  return [planner, consumer];
+}
+
+/** The Scheduler's role (invokes exactly the planner, dead-letters to the trigger-failures queue) and the schedule group. */
+function makeScheduling(scope: Construct, name: string, planner: lambda.IFunction, triggerFailures: sqs.IQueue) {
+  const schedulerRole = new iam.Role(scope, 'SchedulerRole', { assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com') });
+  schedulerRole.addToPolicy(new iam.PolicyStatement({ sid: 'InvokePlanner', actions: ['lambda:InvokeFunction'], resources: [planner.functionArn] }));
+  triggerFailures.grantSendMessages(schedulerRole);
+  // Not retained: destroy-then-deploy makes it again under the same name.
+  const scheduleGroup = new scheduler.ScheduleGroup(scope, 'Schedules', { scheduleGroupName: name, removalPolicy: RemovalPolicy.DESTROY });
+  return { schedulerRole, scheduleGroup };
+}
+
 /**
  * batchsync on AWS for a set of job files, to place in your own CDK app:
  * one planner and one consumer function shared by every job; per job a
@@ -514,50 +566,14 @@ export class BatchsyncJobs extends Construct {
     this.triggerFailures = new sqs.Queue(this, 'TriggerFailures', { retentionPeriod: Duration.days(14), enforceSSL: true });
     Validations.of(this.triggerFailures).acknowledge({ id: 'AwsSolutions-SQS3', reason: 'it is itself the dead-letter queue of the triggers (schedules, rules, asynchronous invokes)' });
 
-    const environment = { [ENV.eventBus]: this.bus.eventBusName, [ENV.queuePrefix]: queuePrefix, [ENV.metricsNamespace]: name };
-    this.planner = makeFunction(
-      this,
-      {
-        id: 'Planner',
-        entry: 'functions/planner/handler.ts',
-        description: `${name}: plans runs of the deployed jobs`,
-        timeout: PLANNER_TIMEOUT,
-        memorySize: 512,
-        environment: { ...environment, [ENV.stuckRunHours]: String(stuckRunHours) },
-      },
-      props,
-      this.jobs,
-    );
-    this.planner.configureAsyncInvoke({ onFailure: new SqsDestination(this.triggerFailures), retryAttempts: 2, maxEventAge: TRIGGER_MAX_AGE });
-    this.consumer = makeFunction(
-      this,
-      {
-        id: 'Consumer',
-        entry: 'functions/consumer/handler.ts',
-        description: `${name}: writes ranges into MySQL`,
-        timeout: consumerTimeout,
-        memorySize: props.consumerMemoryMb ?? 1024,
-        environment,
-        // A range near the time limit is handed back to its own queue: SQS -> consumer -> same queue, again and again
-        // for a long or throttled range. Lambda's recursive-loop detection would stop that chain after about 16 rounds
-        // and send the range to its dead-letter queue; the loop ends by itself when the range is done.
-        extra: { recursiveLoop: lambda.RecursiveLoop.ALLOW },
-      },
-      props,
-      this.jobs,
-    );
+    [this.planner, this.consumer] = makeFunctions(this, props, this.jobs, { name, queuePrefix, bus: this.bus, triggerFailures: this.triggerFailures, stuckRunHours, consumerTimeout });
     const fns = [this.planner, this.consumer];
     for (const f of fns) this.bus.grantPutEventsTo(f);
     grantSecrets(this, this.jobs, props, fns);
     grantS3Sources(this, this.jobs, fns);
     grantQueues(this, queuePrefix, this.planner, this.consumer);
 
-    const schedulerRole = new iam.Role(this, 'SchedulerRole', { assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com') });
-    schedulerRole.addToPolicy(new iam.PolicyStatement({ sid: 'InvokePlanner', actions: ['lambda:InvokeFunction'], resources: [this.planner.functionArn] }));
-    this.triggerFailures.grantSendMessages(schedulerRole);
-    // Not retained: destroy-then-deploy makes it again under the same name.
-    const scheduleGroup = new scheduler.ScheduleGroup(this, 'Schedules', { scheduleGroupName: name, removalPolicy: RemovalPolicy.DESTROY });
-
+    const { schedulerRole, scheduleGroup } = makeScheduling(this, name, this.planner, this.triggerFailures);
     const shared: Shared = {
       name,
       queuePrefix,
