@@ -1,8 +1,8 @@
 /**
  * What both Lambda functions share: their environment, parsed once at cold
- * start, and the clients, pools and metrics made from it. The CDK stack
- * imports the names from here (queue names, metric names), so the two
- * sides cannot drift apart.
+ * start, and the clients, pools and metrics made from it. The names the CDK
+ * stack shares with them (queue names, metric names, variables) are in
+ * names.ts, which imports nothing: synth never loads this runtime.
  */
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +17,9 @@ import type { Log } from './consumer/consumer.ts';
 import type { HealthStore } from './core/health.ts';
 import type { JobSpec } from './core/job-spec.ts';
 import type { JobResources } from './core/plan.ts';
+import { withFreshCredentials } from './core/credentials.ts';
 import { type Events, type Ledger, noEvents, type RunEvent } from './core/ports.ts';
+import { METRIC, METRICS_SERVICE } from './names.ts';
 
 export const LambdaEnv = z.object({
   /** Where the job files are; the CDK stack copies them next to the planner's bundle. */
@@ -27,39 +29,13 @@ export const LambdaEnv = z.object({
   BATCHSYNC_EVENT_BUS: z.string().optional(),
   BATCHSYNC_METRICS_NAMESPACE: z.string().default('batchsync'),
   BATCHSYNC_LOAD_DATA: z.enum(['true', 'false']).default('true'),
-  /** An unfinished run older than this counts in the StuckRuns metric (the stuck-run alarm). */
+  /** A run not ended after this many hours counts as stuck (the lifecycle sweep's StuckRuns metric). */
   BATCHSYNC_STUCK_RUN_HOURS: z.coerce.number().positive().default(6),
   AWS_LAMBDA_LOG_STREAM_NAME: z.string().optional(),
 });
 export type LambdaEnv = z.infer<typeof LambdaEnv>;
 
-/**
- * The name of a job's range queue. A job with maxConcurrency 1 gets a FIFO
- * queue, whose one message group per run lets a single range of the run be
- * in flight: the Lambda event source cannot limit itself below 2.
- */
-export function rangeQueueName(prefix: string, job: Pick<JobSpec, 'name' | 'channel'>): string {
-  return `${prefix}${job.name}${job.channel.maxConcurrency === 1 ? '.fifo' : ''}`;
-}
-
-/** The `service` dimension of every batchsync metric; with `job`, what the stack's alarms select on. */
-export const METRICS_SERVICE = 'batchsync';
-
-/** The per-job metrics the functions emit (dimensions: service, job). */
-export const METRIC = {
-  runsStarted: 'RunsStarted',
-  rangesQueued: 'RangesQueued',
-  runsSucceeded: 'RunsSucceeded',
-  runsFailed: 'RunsFailed',
-  rowsRead: 'RowsRead',
-  rowsWritten: 'RowsWritten',
-  dirtyRecords: 'DirtyRecords',
-  skippedRows: 'SkippedRows',
-  bytesWritten: 'BytesWritten',
-  runDuration: 'RunDuration',
-  stuckRuns: 'StuckRuns',
-  pausedMs: 'PausedMs',
-} as const;
+export { METRIC, METRICS_SERVICE, rangeQueueName } from './names.ts';
 
 type Measure = [name: string, unit: (typeof MetricUnit)[keyof typeof MetricUnit], value: number];
 
@@ -78,7 +54,9 @@ export function emitJobMetrics(metrics: Metrics, job: string, measures: Measure[
  * Events that also measure the runs they announce: a run's end ("Run
  * Succeeded" / "Run Failed") is counted, and its totals from the ledger (rows
  * read and written, dirty records, bytes, duration) are emitted once, by
- * whoever ended the run. A metric that cannot be read never fails the run.
+ * whoever ended the run. The metrics are emitted before the event is
+ * published, so a failed publish (retried later) cannot hide a failed run
+ * from its alarm; a metric that cannot be read never fails the run.
  */
 export function measuredEvents(
   inner: Events,
@@ -88,8 +66,9 @@ export function measuredEvents(
   healthStores: ReadonlyMap<string, HealthStore> = new Map(),
 ): Events {
   return {
-    async publish(event: RunEvent): Promise<void> {
-      await inner.publish(event);
+    async publish(event: RunEvent, options?: { repeat?: boolean }): Promise<void> {
+      // A resume is no end to measure; an end announced again was measured the first time.
+      if (event.type === 'Run Resumed' || options?.repeat) return inner.publish(event);
       const measures: Measure[] = [[event.type === 'Run Succeeded' ? METRIC.runsSucceeded : METRIC.runsFailed, MetricUnit.Count, 1]];
       try {
         const run = await ledgers.get(event.job)?.getRun(event.runId);
@@ -109,6 +88,7 @@ export function measuredEvents(
         log.error('cannot read the run totals for its metrics', { job: event.job, runId: event.runId, error: String(error) });
       }
       emitJobMetrics(metrics, event.job, measures);
+      await inner.publish(event);
     },
   };
 }
@@ -142,6 +122,8 @@ export function lambdaResources(env: LambdaEnv, processEnv: Record<string, strin
       return ledger;
     },
     forget: opener.forget,
+    /** `work`, and once more after dropping pools and secrets if a login was refused (a rotated secret). */
+    withFreshCredentials: <T>(work: () => Promise<T>): Promise<T> => withFreshCredentials(work, opener.forget),
     events: measuredEvents(bus, ledgers, metrics, log, healthStores),
     metrics,
     owner: `lambda:${env.AWS_LAMBDA_LOG_STREAM_NAME ?? hostname()}:${process.pid}`,

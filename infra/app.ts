@@ -2,7 +2,8 @@
  * The CDK app: `npx cdk synth` / `npx cdk deploy` deploy every job file in
  * jobs/, or in the directory given by `-c jobsDir=path` or BATCHSYNC_JOBS_DIR.
  * A job that cannot be deployed stops the synth with its file and the path
- * of each problem.
+ * of each problem. The stack is a thin user of the BatchsyncJobs construct
+ * (infra/construct.ts), which your own CDK app can use instead.
  */
 import { resolve } from 'node:path';
 import { App } from 'aws-cdk-lib';
@@ -20,7 +21,6 @@ try {
     jobsDir,
     jobs,
     env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
-    description: `batchsync: ${jobs.map((j) => j.spec.name).join(', ')}`.slice(0, 1024),
   });
   app.synth();
 } catch (error) {

@@ -18,6 +18,8 @@ export const SETTINGS = {
   consumerTimeoutSeconds: 'BATCHSYNC_CONSUMER_TIMEOUT_SECONDS',
   consumerMemoryMb: 'BATCHSYNC_CONSUMER_MEMORY_MB',
   logRetentionDays: 'BATCHSYNC_LOG_RETENTION_DAYS',
+  alertEmail: 'BATCHSYNC_ALERT_EMAIL',
+  stuckRunHours: 'BATCHSYNC_STUCK_RUN_HOURS',
 } as const;
 
 /** `a,b` from the command line or the environment, or a JSON array from cdk.json. */
@@ -48,6 +50,10 @@ export const DeployConfig = z
       .number()
       .refine((d) => RETENTION_DAYS.includes(d), { message: `must be one of CloudWatch Logs' retention periods: ${RETENTION_DAYS.join(', ')}` })
       .default(30),
+    /** Subscribed to the alerts topic (alarms and failed runs). */
+    alertEmail: z.email({ message: 'must be an e-mail address' }).optional(),
+    /** A run not ended after this many hours is stuck: counted by the sweep (metric StuckRuns) and alarmed. */
+    stuckRunHours: z.coerce.number().positive().max(24 * 14).default(6),
   })
   .superRefine((c, ctx) => {
     const given = [c.vpcId, c.subnetIds?.length, c.securityGroupIds?.length].filter(Boolean).length;

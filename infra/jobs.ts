@@ -1,8 +1,10 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { JobError } from '../functions/core/errors.ts';
 import { type Connection, JobFileError, type JobSpec, parseJob } from '../functions/core/job-spec.ts';
-import { rangeQueueName } from '../functions/lambda-env.ts';
+import { deadLetterQueueName, rangeQueueName } from '../functions/names.ts';
+
+export { deadLetterQueueName };
 
 /** A job to deploy, and the file it came from (copied into the planner's bundle). */
 export interface DeployJob {
@@ -13,9 +15,9 @@ export interface DeployJob {
 /** The longest SQS queue name. */
 const QUEUE_NAME_MAX = 80;
 
-/** The dead-letter queue of a range queue. */
-export function deadLetterQueueName(queueName: string): string {
-  return queueName.endsWith('.fifo') ? `${queueName.slice(0, -'.fifo'.length)}-dlq.fifo` : `${queueName}-dlq`;
+/** The time zone a job's `${bizdate}` and `${cyctime}` are computed in (core/plan.ts), and its schedule fires in. */
+export function varsTimeZone(job: JobSpec): string {
+  return job.schedule?.timezone ?? job.timezone;
 }
 
 /** A job's connections, each with its path in the job file. */
@@ -29,7 +31,7 @@ function connectionsOf(job: JobSpec): Array<[path: string, conn: Pick<Connection
 }
 
 /** A job file with problems that only matter once it is deployed. */
-function problemsOf(job: JobSpec, names: ReadonlySet<string>, queuePrefix: string): string[] {
+function problemsOf(job: JobSpec, jobs: ReadonlyMap<string, JobSpec>, queuePrefix: string): string[] {
   const out: string[] = [];
   for (const [path, conn] of connectionsOf(job)) {
     if (conn.url !== undefined) {
@@ -50,7 +52,15 @@ function problemsOf(job: JobSpec, names: ReadonlySet<string>, queuePrefix: strin
   }
   job.dependsOn.forEach((upstream, i) => {
     if (upstream === job.name) out.push(`dependsOn[${i}]: a job cannot depend on itself`);
-    else if (!names.has(upstream)) out.push(`dependsOn[${i}]: no job "${upstream}" is deployed`);
+    else if (!jobs.has(upstream)) out.push(`dependsOn[${i}]: no job "${upstream}" is deployed`);
+    else {
+      // A downstream run starts at its upstream's logical time: in another zone ${bizdate} would name another day.
+      const up = varsTimeZone(jobs.get(upstream) as JobSpec);
+      const own = varsTimeZone(job);
+      if (up !== own) {
+        out.push(`dependsOn[${i}]: job "${job.name}" (timezone ${own}) depends on job "${upstream}" (timezone ${up}): linked jobs must share a timezone, or \${bizdate} names different days for the same run`);
+      }
+    }
   });
   const dlq = deadLetterQueueName(rangeQueueName(queuePrefix, job));
   if (dlq.length > QUEUE_NAME_MAX) {
@@ -86,12 +96,13 @@ function findCycle(jobs: ReadonlyMap<string, JobSpec>): string | null {
 /**
  * Problems of a set of jobs as a deployment, each `file: path: message`:
  * connections that are not secretId, local files, dependencies on jobs that
- * are not deployed or that form a cycle, queue names too long for SQS.
+ * are not deployed, in another timezone or that form a cycle, queue names
+ * too long for SQS.
  */
 export function deployProblems(jobs: readonly DeployJob[], queuePrefix: string): string[] {
-  const names = new Set(jobs.map((j) => j.spec.name));
-  const out = jobs.flatMap((j) => problemsOf(j.spec, names, queuePrefix).map((p) => `${j.file}: ${p}`));
-  const cycle = findCycle(new Map(jobs.map((j) => [j.spec.name, j.spec])));
+  const byName = new Map(jobs.map((j) => [j.spec.name, j.spec]));
+  const out = jobs.flatMap((j) => problemsOf(j.spec, byName, queuePrefix).map((p) => `${j.file}: ${p}`));
+  const cycle = findCycle(byName);
   if (cycle) out.push(`dependsOn: the jobs depend on each other in a cycle: ${cycle}`);
   return out;
 }
@@ -106,12 +117,13 @@ export class DeployJobsError extends JobError {
 /**
  * Reads every `*.json` job file of a directory, checks each with the job
  * file schema and then as a deployment. Throws a DeployJobsError listing
- * every problem, each with its file and the path in it.
+ * every problem, each with its file and the path in it. Synchronous, as a
+ * CDK construct's constructor is.
  */
-export async function loadDeployJobs(dir: string, queuePrefix: string): Promise<DeployJob[]> {
+export function readDeployJobs(dir: string, queuePrefix: string): DeployJob[] {
   let files: string[];
   try {
-    files = (await readdir(dir)).filter((f) => f.endsWith('.json')).sort();
+    files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
   } catch {
     throw new DeployJobsError([`${dir}: cannot read the jobs directory (give another with -c jobsDir=path or BATCHSYNC_JOBS_DIR)`]);
   }
@@ -122,7 +134,7 @@ export async function loadDeployJobs(dir: string, queuePrefix: string): Promise<
   const fileOf = new Map<string, string>();
   for (const file of files) {
     try {
-      const spec = parseJob(await readFile(join(dir, file), 'utf8'), file);
+      const spec = parseJob(readFileSync(join(dir, file), 'utf8'), file);
       const other = fileOf.get(spec.name);
       if (other) problems.push(`${file}: name: job "${spec.name}" is also the name of ${other}`);
       fileOf.set(spec.name, file);
@@ -136,4 +148,9 @@ export async function loadDeployJobs(dir: string, queuePrefix: string): Promise<
   problems.push(...deployProblems(jobs, queuePrefix));
   if (problems.length) throw new DeployJobsError(problems);
   return jobs;
+}
+
+/** readDeployJobs, as a promise. */
+export async function loadDeployJobs(dir: string, queuePrefix: string): Promise<DeployJob[]> {
+  return readDeployJobs(dir, queuePrefix);
 }

@@ -31,7 +31,11 @@ export const RdsSecret = z.object({
   password: z.string(),
   dbname: z.string().optional(),
   engine: z.string().optional(),
-  /** Not part of RDS's shape: TLS to the database, verifying its certificate (default on for PostgreSQL, which RDS requires from version 15). */
+  /**
+   * Not part of RDS's shape. TLS with certificate verification is the
+   * default for every secret connection (MySQL and PostgreSQL; the RDS CA
+   * bundle is loaded through NODE_EXTRA_CA_CERTS); `false` turns TLS off.
+   */
   ssl: z.boolean().optional(),
 });
 export type RdsSecret = z.infer<typeof RdsSecret>;
@@ -105,7 +109,7 @@ export async function resolveDb(conn: Connection, engine: Engine, where: string,
     user: secret.username,
     password: secret.password,
     database: secret.dbname ?? '',
-    ssl: (secret.ssl ?? engine === 'postgres') ? 'verify' : 'off',
+    ssl: secret.ssl === false ? 'off' : 'verify',
   };
   if (!config.database) throw new JobError(`${where}.secretId: secret ${secretId} has no dbname`);
   return { ...config, label: label(config) };

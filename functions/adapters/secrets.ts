@@ -2,36 +2,46 @@ import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/clien
 import { ConnectionError } from '../core/errors.ts';
 import { RdsSecret, type SecretReader } from './connections.ts';
 
+/** How long a secret read is kept: a rotation is picked up within this time even without a refused login. */
+export const SECRET_TTL_MS = 5 * 60_000;
+
 /**
- * Secrets Manager, in the RDS secret shape. A secret is read once per
- * process and kept (warm Lambda invocations reuse it); `fresh` re-reads it
- * after a refused login, which is how a rotation is picked up.
+ * Secrets Manager, in the RDS secret shape. A secret is kept for `ttlMs`
+ * (warm Lambda invocations reuse it) and read again after that; `fresh`
+ * re-reads it at once, after a refused login.
  */
 export class SecretsManagerReader implements SecretReader {
-  private readonly cache = new Map<string, Promise<RdsSecret>>();
-  private readonly jsonCache = new Map<string, Promise<unknown>>();
+  private readonly cache = new Map<string, { reading: Promise<unknown>; at: number }>();
 
-  constructor(private readonly client: SecretsManagerClient) {}
+  constructor(
+    private readonly client: SecretsManagerClient,
+    private readonly ttlMs = SECRET_TTL_MS,
+    private readonly now: () => number = Date.now,
+  ) {}
 
-  read(secretId: string, fresh: boolean): Promise<RdsSecret> {
-    const cached = this.cache.get(secretId);
-    if (cached && !fresh) return cached;
-    const reading = this.fetch(secretId);
-    this.cache.set(secretId, reading);
-    reading.catch(() => this.cache.delete(secretId));
-    return reading;
+  async read(secretId: string, fresh: boolean): Promise<RdsSecret> {
+    const parsed = RdsSecret.safeParse(await this.readJson(secretId, fresh));
+    if (!parsed.success) {
+      const fields = parsed.error.issues.map((i) => i.path.join('.')).join(', ');
+      throw new ConnectionError(`secret ${secretId} lacks fields of the RDS secret shape (host, port, username, password, dbname): ${fields}`);
+    }
+    return parsed.data;
   }
 
+  /** The secret's JSON, whatever its shape (S3 keys, say), kept as `read` keeps it. */
   readJson(secretId: string, fresh: boolean): Promise<unknown> {
-    const cached = this.jsonCache.get(secretId);
-    if (cached && !fresh) return cached;
-    const reading = this.fetchJson(secretId, 'JSON');
-    this.jsonCache.set(secretId, reading);
-    reading.catch(() => this.jsonCache.delete(secretId));
+    const cached = this.cache.get(secretId);
+    if (cached && !fresh && this.now() - cached.at < this.ttlMs) return cached.reading;
+    const reading = this.fetchJson(secretId);
+    const entry = { reading, at: this.now() };
+    this.cache.set(secretId, entry);
+    reading.catch(() => {
+      if (this.cache.get(secretId) === entry) this.cache.delete(secretId);
+    });
     return reading;
   }
 
-  private async fetchJson(secretId: string, shape: string): Promise<unknown> {
+  private async fetchJson(secretId: string): Promise<unknown> {
     let text: string | undefined;
     try {
       text = (await this.client.send(new GetSecretValueCommand({ SecretId: secretId }))).SecretString;
@@ -41,17 +51,7 @@ export class SecretsManagerReader implements SecretReader {
     try {
       return JSON.parse(text ?? '');
     } catch {
-      throw new ConnectionError(`secret ${secretId} is not ${shape}`);
+      throw new ConnectionError(`secret ${secretId} is not JSON`);
     }
-  }
-
-  private async fetch(secretId: string): Promise<RdsSecret> {
-    const json = await this.fetchJson(secretId, 'JSON in the RDS secret shape (host, port, username, password, dbname)');
-    const parsed = RdsSecret.safeParse(json);
-    if (!parsed.success) {
-      const fields = parsed.error.issues.map((i) => i.path.join('.')).join(', ');
-      throw new ConnectionError(`secret ${secretId} lacks fields of the RDS secret shape: ${fields}`);
-    }
-    return parsed.data;
   }
 }

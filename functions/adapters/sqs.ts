@@ -20,10 +20,14 @@ import type { Queue, RangeMessage } from '../core/ports.ts';
  * is deployed, as the Lambda event source cannot limit below 2.
  */
 export class SqsQueue implements Queue {
-  /** `queue` is a URL, or a queue name whose URL is looked up on first use. */
+  /**
+   * `queue` is a URL, or a queue name whose URL is looked up on first use.
+   * `groupOf` picks a FIFO message's group (default: its run).
+   */
   constructor(
     private readonly client: SQSClient,
     private queue: string,
+    private readonly groupOf: (m: RangeMessage) => string = (m) => m.runId,
   ) {}
 
   private async url(): Promise<string> {
@@ -45,7 +49,7 @@ export class SqsQueue implements Queue {
         Id: String(m.rangeId),
         MessageBody: JSON.stringify(m),
         // A range sent again (a resumed run) must not be taken for a duplicate by FIFO deduplication.
-        ...(fifo && { MessageGroupId: m.runId, MessageDeduplicationId: `${m.runId}-${m.rangeId}-${randomUUID()}` }),
+        ...(fifo && { MessageGroupId: this.groupOf(m), MessageDeduplicationId: `${m.runId}-${m.rangeId}-${randomUUID()}` }),
       }));
       const result = await this.client.send(new SendMessageBatchCommand({ QueueUrl: this.queue, Entries: entries }));
       if (result.Failed?.length) {

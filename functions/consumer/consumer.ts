@@ -3,7 +3,8 @@ import sqsPartialBatchFailure from '@middy/sqs-partial-batch-failure';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { z } from 'zod';
 import { type ConsumerDeps, consumeRange } from '../core/consume.ts';
-import { AuthError, describeError, JobError } from '../core/errors.ts';
+import { withFreshCredentials } from '../core/credentials.ts';
+import { describeError, JobError } from '../core/errors.ts';
 import { RangeMessage } from '../core/ports.ts';
 import { redact } from '../core/redact.ts';
 
@@ -67,15 +68,8 @@ export function createConsumerHandler(deps: ConsumerHandlerDeps) {
         await deps.extendVisibility?.(record, heldVisibilitySeconds(context));
       },
     };
-    let outcome;
-    try {
-      outcome = await consumeRange(delivery, recordDeps);
-    } catch (error) {
-      if (!(error instanceof AuthError)) throw error;
-      // A rotated secret: read it again, once.
-      await deps.forget();
-      outcome = await consumeRange(delivery, recordDeps);
-    }
+    // A rotated secret: read it again, once.
+    const outcome = await withFreshCredentials(() => consumeRange(delivery, recordDeps), deps.forget);
     if (outcome.status === 'handed-back') await deps.requeue(record, message);
     deps.log.info('range processed', { ...fields, ...outcome });
     return outcome;

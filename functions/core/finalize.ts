@@ -13,9 +13,9 @@ export interface FinalizeDeps {
  * Announces a run's end, as the ledger has it, to whoever waits on it
  * (dependent jobs, alarms), and records that the bus took it. The ended run
  * is the event's outbox entry: an announcement that fails is retried by the
- * lifecycle sweep (`announcePending`), never lost, and never fails the run.
+ * lifecycle sweep (`repeat`), never lost, and never fails the run.
  */
-export async function publishRunEnd(runId: string, ledger: Ledger, events: Events): Promise<boolean> {
+export async function publishRunEnd(runId: string, ledger: Ledger, events: Events, repeat = false): Promise<boolean> {
   const run = await ledger.getRun(runId);
   if (!run || !isEnded(run.status) || run.eventPublished) return false;
   try {
@@ -25,7 +25,7 @@ export async function publishRunEnd(runId: string, ledger: Ledger, events: Event
       runId: run.runId,
       logicalTime: run.logicalTime.toISOString(),
       error: run.error,
-    });
+    }, { repeat });
   } catch {
     return false;
   }

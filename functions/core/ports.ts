@@ -326,7 +326,8 @@ export interface RunEvent {
 }
 
 export interface Events {
-  publish(event: RunEvent): Promise<void>;
+  /** Puts the event on the bus; `repeat`: it was published before and not accepted (its measures are counted already). */
+  publish(event: RunEvent, options?: { repeat?: boolean }): Promise<void>;
 }
 
 /** Nobody listens (a local run): outcomes are read from the ledger instead. */

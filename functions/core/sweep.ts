@@ -56,7 +56,7 @@ export async function sweep(jobs: readonly JobSpec[], deps: SweepDeps): Promise<
       }
     }
     for (const run of await ledger.listRuns({ job: spec.name, unannounced: true, limit: 100 })) {
-      if (await publishRunEnd(run.runId, ledger, deps.events)) result.announced.push(run.runId);
+      if (await publishRunEnd(run.runId, ledger, deps.events, true)) result.announced.push(run.runId);
     }
     results.push(result);
   }

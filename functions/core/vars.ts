@@ -29,13 +29,39 @@ export function parseVarArgs(pairs: readonly string[]): Record<string, string> {
   return vars;
 }
 
-/** Replaces every `${name}` in text; an unknown name is a JobError naming `where`. */
-export function substitute(text: string, vars: Record<string, string>, where: string): string {
+/**
+ * Replaces every `${name}` in text; an unknown name is a JobError naming
+ * `where`. `escape` turns each value into what the text may hold (the
+ * content of an SQL string literal); by default it goes in as it is.
+ */
+export function substitute(text: string, vars: Record<string, string>, where: string, escape: (value: string, name: string) => string = (v) => v): string {
   return text.replace(/\$\{([^}]*)\}/g, (_, name: string) => {
     const value = vars[name];
     if (value === undefined) throw new JobError(`${where}: unknown variable \${${name}} (known: ${Object.keys(vars).join(', ')})`);
-    return value;
+    return escape(value, name);
   });
+}
+
+export type SqlDialect = 'mysql' | 'postgres';
+
+/**
+ * A value as the content of a single-quoted SQL string literal: the job
+ * file writes the quotes (`dt = '${bizdate}'`), the value cannot end them.
+ * MySQL (batchsync's sessions keep backslash escapes on) doubles quotes and
+ * backslashes and writes NUL as \0; PostgreSQL (standard_conforming_strings,
+ * its default) doubles quotes only, and has no NUL in text.
+ */
+export function sqlStringContent(value: string, dialect: SqlDialect, where = 'a variable'): string {
+  if (dialect === 'postgres') {
+    if (value.includes('\0')) throw new JobError(`${where}: the value has a NUL character, which PostgreSQL text cannot hold`);
+    return value.replaceAll("'", "''");
+  }
+  return value.replaceAll('\\', '\\\\').replaceAll("'", "''").replaceAll('\0', '\\0');
+}
+
+/** substitute for an SQL field: every value escaped as string literal content for the dialect. */
+function substituteSql(text: string, vars: Record<string, string>, where: string, dialect: SqlDialect): string {
+  return substitute(text, vars, where, (value, name) => sqlStringContent(value, dialect, `${where}: \${${name}}`));
 }
 
 function resolveConnection(c: Connection, vars: Record<string, string>, where: string): Connection {
@@ -44,10 +70,19 @@ function resolveConnection(c: Connection, vars: Record<string, string>, where: s
 
 /**
  * The job with every variable resolved in `where`, `query`, `preSql`,
- * `postSql`, constant column values and connection URLs: what a run executes, fixed at planning time.
+ * `postSql`, constant column values and URLs: what a run executes, fixed at
+ * planning time.
+ *
+ * Those SQL fields are trusted SQL from the job file; a variable's value
+ * (an S3 key, a manual `--var`) is not: in them it is escaped as the
+ * content of a string literal, for the source's or the target's dialect.
+ * A URL takes values as they are: an S3 key is used as the key itself
+ * (source.url is split, never URL-decoded), and a connection URL is only
+ * local (a deployed job reads its secret).
  */
 export function resolveJob(job: JobSpec, vars: Record<string, string>): JobSpec {
   const source = job.source;
+  const query = (source as { query?: unknown }).query;
   const resolvedSource =
     source.type === 'files'
       ? { ...source, url: substitute(source.url, vars, 'source.url') }
@@ -55,8 +90,8 @@ export function resolveJob(job: JobSpec, vars: Record<string, string>): JobSpec 
           ...source,
           connection: resolveConnection(source.connection, vars, 'source.connection'),
           ...(source.replica && { replica: resolveConnection(source.replica, vars, 'source.replica') }),
-          ...(source.where !== undefined && { where: substitute(source.where, vars, 'source.where') }),
-          ...(source.query !== undefined && { query: substitute(source.query, vars, 'source.query') }),
+          ...(source.where !== undefined && { where: substituteSql(source.where, vars, 'source.where', source.type) }),
+          ...(typeof query === 'string' && { query: substituteSql(query, vars, 'source.query', source.type) }),
         };
   const target = job.target;
   return {
@@ -68,8 +103,8 @@ export function resolveJob(job: JobSpec, vars: Record<string, string>): JobSpec 
       ...(target.columns && {
         columns: target.columns.map((c, i) => (typeof c === 'string' ? c : { ...c, value: substitute(c.value, vars, `target.columns[${i}].value`) })),
       }),
-      preSql: target.preSql.map((s, i) => substitute(s, vars, `target.preSql[${i}]`)),
-      postSql: target.postSql.map((s, i) => substitute(s, vars, `target.postSql[${i}]`)),
+      preSql: target.preSql.map((s, i) => substituteSql(s, vars, `target.preSql[${i}]`, 'mysql')),
+      postSql: target.postSql.map((s, i) => substituteSql(s, vars, `target.postSql[${i}]`, 'mysql')),
     },
   };
 }

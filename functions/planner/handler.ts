@@ -8,8 +8,8 @@ import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { loadJobDir } from '../adapters/job-files.ts';
 import { SqsQueue } from '../adapters/sqs.ts';
-import { AuthError } from '../core/errors.ts';
-import { emitJobMetrics, LambdaEnv, lambdaResources, METRIC, rangeQueueName } from '../lambda-env.ts';
+import { emitJobMetrics, LambdaEnv, lambdaResources } from '../lambda-env.ts';
+import { METRIC, messageGroupOf, rangeQueueName } from '../names.ts';
 import { createPlannerHandler } from './planner.ts';
 
 const env = LambdaEnv.parse(process.env);
@@ -22,7 +22,7 @@ const plan = createPlannerHandler({
   jobs,
   open: resources.open,
   ledgerOf: resources.openLedger,
-  queueFor: (job) => new SqsQueue(sqs, rangeQueueName(env.BATCHSYNC_QUEUE_PREFIX, job)),
+  queueFor: (job) => new SqsQueue(sqs, rangeQueueName(env.BATCHSYNC_QUEUE_PREFIX, job), (m) => messageGroupOf(job.channel.maxConcurrency, m)),
   events: resources.events,
   newRunId: randomUUID,
   now: () => new Date(),
@@ -32,21 +32,11 @@ const plan = createPlannerHandler({
 
 type Planned = Awaited<ReturnType<typeof plan>>;
 
-async function planWithFreshCredentials(event: unknown, context: Context): Promise<Planned> {
-  try {
-    return await plan(event, context);
-  } catch (error) {
-    if (!(error instanceof AuthError)) throw error;
-    // A warm pool whose secret was rotated: read the secrets again, once. Planning again is safe (one run per logical time).
-    await resources.forget();
-    return plan(event, context);
-  }
-}
-
 export const handler = middy<unknown, Planned, Error, Context>()
   .use(injectLambdaContext(log))
   .handler(async (event, context) => {
-    const planned = await planWithFreshCredentials(event, context);
+    // A warm pool whose secret was rotated: read the secrets again, once. Planning again is safe (one run per logical time).
+    const planned = await resources.withFreshCredentials(() => plan(event, context));
     for (const p of planned) {
       if ('stuck' in p) emitJobMetrics(resources.metrics, p.job, [[METRIC.stuckRuns, MetricUnit.Count, p.stuck]]);
       else if (p.outcome === 'created') {

@@ -21,6 +21,8 @@ const Direct = z.object({
   job: z.string(),
   logicalTime: Time.optional(),
   vars: z.record(z.string(), z.string()).default({}),
+  /** Set by the stack's S3 rules: each object is its own run, even when two share a second. */
+  distinctVars: z.boolean().optional(),
 });
 
 /** An EventBridge event: batchsync's own run outcomes, or S3's Object Created. */
@@ -101,7 +103,8 @@ export function triggersOf(event: unknown, jobs: ReadonlyMap<string, JobSpec>, n
   if (direct.success) {
     const job = jobs.get(direct.data.job);
     if (!job) throw new JobError(`unknown job "${direct.data.job}" (deployed: ${[...jobs.keys()].join(', ')})`);
-    return [{ job: job.name, logicalTime: direct.data.logicalTime ?? now, vars: direct.data.vars, waitFor: job.dependsOn }];
+    const { logicalTime, vars, distinctVars } = direct.data;
+    return [{ job: job.name, logicalTime: logicalTime ?? now, vars, waitFor: job.dependsOn, distinctVars }];
   }
   const bus = BusEvent.safeParse(event);
   if (!bus.success) throw new JobError('the planner takes { job, logicalTime?, vars? } or an EventBridge event');

@@ -101,6 +101,6 @@ describe('the CDK app', () => {
     const queues = Object.values(template.Resources as Record<string, any>)
       .filter((r) => r.Type === 'AWS::SQS::Queue' && r.Properties.QueueName)
       .map((r) => r.Properties.QueueName);
-    expect(queues.sort()).toEqual(['reporting-one', 'reporting-one-dlq', 'reporting-two', 'reporting-two-dlq']);
+    expect(queues.sort()).toEqual(['reporting-one-dlq.fifo', 'reporting-one.fifo', 'reporting-two-dlq.fifo', 'reporting-two.fifo']);
   });
 });

@@ -19,12 +19,12 @@ function only(resources: Resources): [string, Record<string, any>] {
 describe('the functions', () => {
   const { template } = synth([job('orders')]);
 
-  it('planner and consumer run Node.js 22 on arm64, with the event bus, queue prefix and metrics namespace', () => {
+  it('planner and consumer run Node.js 24 (the latest runtime CDK knows) on arm64, with the event bus, queue prefix and metrics namespace', () => {
     template.resourceCountIs('AWS::Lambda::Function', 2);
     for (const description of ['batchsync: plans runs of the deployed jobs', 'batchsync: writes ranges into MySQL']) {
       template.hasResourceProperties('AWS::Lambda::Function', {
         Description: description,
-        Runtime: 'nodejs22.x',
+        Runtime: 'nodejs24.x',
         Architectures: ['arm64'],
         Handler: 'index.handler',
         Environment: {
@@ -49,7 +49,7 @@ describe('the functions', () => {
   it("the consumer's timeout and memory and the logs' retention come from the settings; the queues' visibility follows the timeout", () => {
     const { template: t } = synth([job('orders')], { settings: { consumerTimeoutSeconds: '300', consumerMemoryMb: '2048', logRetentionDays: '90' } });
     t.hasResourceProperties('AWS::Lambda::Function', { Description: 'batchsync: writes ranges into MySQL', Timeout: 300, MemorySize: 2048 });
-    t.hasResourceProperties('AWS::SQS::Queue', { QueueName: 'batchsync-orders', VisibilityTimeout: 360 });
+    t.hasResourceProperties('AWS::SQS::Queue', { QueueName: 'batchsync-orders.fifo', VisibilityTimeout: 360 });
     t.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 90 });
     expect(() => synth([job('orders')], { settings: { logRetentionDays: '45' } })).toThrow(/logRetentionDays: must be one of CloudWatch Logs' retention periods/);
     expect(() => synth([job('orders')], { settings: { consumerTimeoutSeconds: '1800' } })).toThrow(/consumerTimeoutSeconds/);
@@ -57,13 +57,13 @@ describe('the functions', () => {
 
   it('channel.distributed false is a synth warning: on AWS every range is its own invocation', () => {
     const { stack } = synth([job('orders', { channel: { distributed: false } })]);
-    Annotations.fromStack(stack).hasWarning('/batchsync/Job-orders', Match.stringLikeRegexp('channel.distributed false has no effect on AWS'));
+    Annotations.fromStack(stack).hasWarning('/batchsync/Jobs/Job-orders', Match.stringLikeRegexp('channel.distributed false has no effect on AWS'));
   });
 
   it('the deployment name renames the bus, the queues and the metrics namespace', () => {
     const { template: t } = synth([job('orders')], { settings: { name: 'nightly' } });
     t.hasResourceProperties('AWS::Events::EventBus', { Name: 'nightly' });
-    t.hasResourceProperties('AWS::SQS::Queue', { QueueName: 'nightly-orders' });
+    t.hasResourceProperties('AWS::SQS::Queue', { QueueName: 'nightly-orders.fifo' });
     t.hasResourceProperties('AWS::Lambda::Function', {
       Environment: { Variables: Match.objectLike({ BATCHSYNC_QUEUE_PREFIX: 'nightly-', BATCHSYNC_METRICS_NAMESPACE: 'nightly' }) },
     });
@@ -84,9 +84,9 @@ describe('per job: queue, dead-letter queue and the consumer event source', () =
       ['orders', 3],
       ['customers', 5],
     ] as const) {
-      const dlq = template.getResourceId('AWS::SQS::Queue', { Properties: { QueueName: `batchsync-${name}-dlq` } });
+      const dlq = template.getResourceId('AWS::SQS::Queue', { Properties: { QueueName: `batchsync-${name}-dlq.fifo` } });
       template.hasResourceProperties('AWS::SQS::Queue', {
-        QueueName: `batchsync-${name}`,
+        QueueName: `batchsync-${name}.fifo`,
         RedrivePolicy: { deadLetterTargetArn: arnOf(dlq), maxReceiveCount },
       });
     }
@@ -94,15 +94,15 @@ describe('per job: queue, dead-letter queue and the consumer event source', () =
 
   it("the visibility timeout is longer than the consumer's timeout", () => {
     expect(consumerTimeout).toBe(900);
-    const [, queue] = only(template.findResources('AWS::SQS::Queue', { Properties: { QueueName: 'batchsync-orders' } }));
+    const [, queue] = only(template.findResources('AWS::SQS::Queue', { Properties: { QueueName: 'batchsync-orders.fifo' } }));
     expect(queue.VisibilityTimeout).toBeGreaterThan(consumerTimeout);
   });
 
   it('the event source takes one range at a time, reports partial batch failures, and runs at most maxConcurrency consumers', () => {
     template.resourceCountIs('AWS::Lambda::EventSourceMapping', 3);
     for (const [queueName, max] of [
-      ['batchsync-orders', 6],
-      ['batchsync-customers', 2],
+      ['batchsync-orders.fifo', 6],
+      ['batchsync-customers.fifo', 2],
     ] as const) {
       const queue = template.getResourceId('AWS::SQS::Queue', { Properties: { QueueName: queueName } });
       template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
@@ -114,30 +114,30 @@ describe('per job: queue, dead-letter queue and the consumer event source', () =
     }
   });
 
-  it('maxConcurrency 1 is a FIFO queue (one range of a run at a time) with the lowest concurrency AWS allows, 2', () => {
+  it('every range queue is FIFO, so changing maxConcurrency to or from 1 keeps the queue; 1 runs at the lowest concurrency AWS allows, 2', () => {
     const dlq = template.getResourceId('AWS::SQS::Queue', { Properties: { QueueName: 'batchsync-ledger_close-dlq.fifo', FifoQueue: true } });
     const queue = template.getResourceId('AWS::SQS::Queue', {
       Properties: { QueueName: 'batchsync-ledger_close.fifo', FifoQueue: true, RedrivePolicy: { deadLetterTargetArn: arnOf(dlq), maxReceiveCount: 5 } },
     });
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { EventSourceArn: arnOf(queue), ScalingConfig: { MaximumConcurrency: 2 } });
-    const [, standard] = only(template.findResources('AWS::SQS::Queue', { Properties: { QueueName: 'batchsync-orders' } }));
-    expect(standard.FifoQueue).toBeUndefined();
+    const [, other] = only(template.findResources('AWS::SQS::Queue', { Properties: { QueueName: 'batchsync-orders.fifo' } }));
+    expect(other.FifoQueue).toBe(true);
+    // The same job at maxConcurrency 1 and 6: the same queue, under the same logical id (no replacement).
+    const at = (maxConcurrency: number) => synth([job('orders', { channel: { maxConcurrency } })]).template.findResources('AWS::SQS::Queue', { Properties: { QueueName: 'batchsync-orders.fifo' } });
+    expect(Object.keys(at(1))).toEqual(Object.keys(at(6)));
+    expect(Object.values(at(1))).toEqual(Object.values(at(6)));
   });
 
-  it('the planner may send to every range queue, and the consumer may hand a range back to it', () => {
-    const policies = Object.values(template.findResources('AWS::IAM::Policy') as Resources);
-    for (const name of ['batchsync-orders', 'batchsync-customers', 'batchsync-ledger_close.fifo']) {
-      const queue = template.getResourceId('AWS::SQS::Queue', { Properties: { QueueName: name } });
-      const senders = policies.filter((p) =>
-        p.Properties.PolicyDocument.Statement.some(
-          (s: any) => [s.Action].flat().includes('sqs:SendMessage') && JSON.stringify(s.Resource) === JSON.stringify(arnOf(queue)),
-        ),
-      );
-      expect(senders.map((p) => p.Properties.Roles[0].Ref).sort()).toEqual([
-        expect.stringMatching(/^ConsumerServiceRole/),
-        expect.stringMatching(/^PlannerServiceRole/),
-      ]);
-    }
+  it('the planner may send to every range queue of the deployment, and the consumer may receive and hand ranges back, by the queue prefix', () => {
+    const statements = (role: RegExp) =>
+      Object.values(template.findResources('AWS::IAM::Policy') as Resources)
+        .filter((p) => role.test(p.Properties.Roles[0].Ref))
+        .flatMap((p) => p.Properties.PolicyDocument.Statement as any[]);
+    const queues = 'arn:aws:sqs:eu-west-1:123456789012:batchsync-*';
+    expect(statements(/Planner/).filter((s) => s.Sid === 'SendRanges').map((s) => resolveArn(s.Resource))).toEqual([queues]);
+    const consume = statements(/Consumer/).find((s) => s.Sid === 'ConsumeRanges');
+    expect(resolveArn(consume.Resource)).toBe(queues);
+    expect(consume.Action).toEqual(expect.arrayContaining(['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:SendMessage']));
   });
 });
 
@@ -155,7 +155,7 @@ describe('triggers', () => {
   const failures = template.getResourceId('AWS::SQS::Queue', { Properties: { MessageRetentionPeriod: 14 * 86400, QueueName: Match.absent() } });
 
   it('a schedule is an EventBridge Scheduler schedule with the cron expression, its time zone, a retry policy and input naming the job', () => {
-    template.resourceCountIs('AWS::Scheduler::Schedule', 2);
+    template.resourceCountIs('AWS::Scheduler::Schedule', 3); // and the sweep
     template.hasResourceProperties('AWS::Scheduler::Schedule', {
       ScheduleExpression: 'cron(0 2 * * ? *)',
       ScheduleExpressionTimezone: 'Asia/Shanghai',
@@ -178,7 +178,7 @@ describe('triggers', () => {
   });
 
   it("dependsOn is a rule on the project's bus for its upstreams' Run Succeeded, starting the job at the upstream's logical time", () => {
-    const rules = template.findResources('AWS::Events::Rule', { Properties: { EventBusName: ref(bus) } });
+    const rules = template.findResources('AWS::Events::Rule', { Properties: { EventBusName: ref(bus), EventPattern: { 'detail-type': ['Run Succeeded'] } } });
     const [, rule] = only(rules);
     expect(rule.EventPattern).toEqual({ source: ['batchsync'], 'detail-type': ['Run Succeeded'], detail: { job: ['upstream_a', 'upstream_b'] } });
     expect(rule.Targets).toEqual([
@@ -200,7 +200,7 @@ describe('triggers', () => {
           Arn: arnOf(planner),
           InputTransformer: {
             InputPathsMap: { time: '$.time', 'detail-bucket-name': '$.detail.bucket.name', 'detail-object-key': '$.detail.object.key', 'detail-object-etag': '$.detail.object.etag' },
-            InputTemplate: '{"job":"landing","logicalTime":<time>,"vars":{"bucket":<detail-bucket-name>,"key":<detail-object-key>,"etag":<detail-object-etag>}}',
+            InputTemplate: '{"job":"landing","logicalTime":<time>,"vars":{"bucket":<detail-bucket-name>,"key":<detail-object-key>,"etag":<detail-object-etag>},"distinctVars":true}',
           },
         }),
       ],
@@ -288,9 +288,10 @@ describe('VPC placement', () => {
       { VpcConfig: { SubnetIds: ['subnet-01', 'subnet-02'], SecurityGroupIds: ['sg-0db'] } },
       2,
     );
-    template.hasResourceProperties('AWS::IAM::Role', {
-      ManagedPolicyArns: Match.arrayWith([{ 'Fn::Join': ['', ['arn:', ref('AWS::Partition'), ':iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole']] }]),
-    });
+    // Their own roles, no AWS-managed policy: the network interfaces Lambda makes in the VPC.
+    template.allResourcesProperties('AWS::IAM::Role', { ManagedPolicyArns: Match.absent() });
+    const statements = Object.values(template.findResources('AWS::IAM::Policy')).flatMap((p) => p.Properties.PolicyDocument.Statement as any[]);
+    expect(statements.filter((s) => s.Sid === 'VpcNetworkInterfaces')).toHaveLength(2);
   });
 
   it('without them the functions are not in a VPC', () => {
@@ -314,7 +315,7 @@ describe('alarms', () => {
   const topic = template.getResourceId('AWS::SNS::Topic', {});
 
   it("each job's dead-letter queue alarms on its first visible message", () => {
-    for (const dlqName of ['batchsync-orders-dlq', 'batchsync-customers-dlq.fifo']) {
+    for (const dlqName of ['batchsync-orders-dlq.fifo', 'batchsync-customers-dlq.fifo']) {
       const dlq = template.getResourceId('AWS::SQS::Queue', { Properties: { QueueName: dlqName } });
       template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         Namespace: 'AWS/SQS',
@@ -351,6 +352,7 @@ describe('alarms', () => {
       MetricName: 'ApproximateNumberOfMessagesVisible',
       Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [failures, 'QueueName'] } }],
     });
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 5);
+    // Per job: DLQ, failed runs, oldest range, stuck runs; per function: errors, throttles; and this one.
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 2 * 4 + 2 * 2 + 1);
   });
 });

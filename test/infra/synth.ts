@@ -36,14 +36,18 @@ export interface SynthOptions {
   /** Bundle the functions with esbuild for real (slow: one test does it). */
   bundle?: boolean;
   dir?: string;
+  /** The app to put the stack in (e.g. one with cdk-nag's checks); by default a new one. */
+  app?: App;
 }
 
 /** The stack for these jobs, synthesized in memory; bundling is skipped unless asked for. */
 export function synth(jobs: Array<Record<string, unknown>>, options: SynthOptions = {}): { stack: BatchsyncStack; template: Template; app: App } {
-  const app = new App({
-    context: options.bundle ? {} : { 'aws:cdk:bundling-stacks': [] },
-    builtinCloudFormationValidation: false,
-  });
+  const app =
+    options.app ??
+    new App({
+      context: options.bundle ? {} : { 'aws:cdk:bundling-stacks': [] },
+      builtinCloudFormationValidation: false,
+    });
   const settings = options.settings ?? {};
   const config = readConfig((key) => settings[key], {});
   const stack = new BatchsyncStack(app, config.name, {

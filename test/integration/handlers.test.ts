@@ -35,7 +35,7 @@ import { synth } from '../infra/synth.ts';
 const LEDGER = 'it_h_';
 const REGION = 'us-east-1';
 const WAREHOUSE = { host: '127.0.0.1', port: 5432, username: 'postgres', password: 'trust-ignores-it', dbname: 'test', engine: 'postgres', ssl: false };
-const REPORTING = { host: '127.0.0.1', port: 3306, username: 'root', password: '', dbname: 'test', engine: 'mysql' };
+const REPORTING = { host: '127.0.0.1', port: 3306, username: 'root', password: '', dbname: 'test', engine: 'mysql', ssl: false };
 const ROTATING_USER = 'it_h_rot';
 
 /** A deployable job: every connection a secretId, as the stack requires. */
@@ -269,7 +269,9 @@ async function deliver(event: BusEvent, bus: 'batchsync' | 'default') {
   const rules = Object.values(template.findResources('AWS::Events::Rule')).filter((r) => (r.Properties.EventBusName ? 'batchsync' : 'default') === bus);
   const results = [];
   for (const rule of rules.filter((r) => matches(r.Properties.EventPattern, event))) {
-    for (const target of rule.Properties.Targets) results.push(...(await planner(transform(target.InputTransformer, event), context('planner'))));
+    // The planner's targets only (the Run Failed alert goes to the SNS topic).
+    const toPlanner = rule.Properties.Targets.filter((t: any) => /Planner/.test(JSON.stringify(t.Arn)));
+    for (const target of toPlanner) results.push(...(await planner(transform(target.InputTransformer, event), context('planner'))));
   }
   return results;
 }
@@ -374,7 +376,7 @@ describe('planner and consumer handlers', () => {
     expect(await runs('it_h_orders')).toEqual([expect.objectContaining({ run_id: first[0].runId, status: 'running', logical_time: time })]);
 
     // The consumer is invoked once per range queued by the first event, none for the duplicate.
-    expect(await drain('batchsync-it_h_orders')).toEqual({ invocations: first[0].ranges, failures: 0 });
+    expect(await drain('batchsync-it_h_orders.fifo')).toEqual({ invocations: first[0].ranges, failures: 0 });
     expect(await runs('it_h_orders')).toEqual([expect.objectContaining({ status: 'succeeded' })]);
     expect(await targetRows('it_h_orders')).toEqual({ count: 1000, distinct: 1000 });
 
@@ -400,7 +402,7 @@ describe('planner and consumer handlers', () => {
   it('dependsOn: the rule fires on each upstream success, and the job starts only when every upstream of that logical time has succeeded', async () => {
     const time = '2026-11-24T01:00:00Z';
     await planner(scheduled('it_h_up_a', time), context('planner'));
-    await drain('batchsync-it_h_up_a');
+    await drain('batchsync-it_h_up_a.fifo');
     const [aDone] = runEvents('it_h_up_a');
     expect(aDone['detail-type']).toBe('Run Succeeded');
 
@@ -409,13 +411,13 @@ describe('planner and consumer handlers', () => {
     expect(await runs('it_h_down')).toEqual([]);
     // it_h_up_b succeeding at another logical time does not count either.
     await planner(scheduled('it_h_up_b', '2026-11-23T01:00:00Z'), context('planner'));
-    await drain('batchsync-it_h_up_b');
+    await drain('batchsync-it_h_up_b.fifo');
     expect(await deliver(runEvents('it_h_up_b')[0], 'batchsync')).toEqual([expect.objectContaining({ job: 'it_h_down', outcome: 'waiting' })]);
     expect(await runs('it_h_down')).toEqual([]);
 
     await my.query('TRUNCATE TABLE it_h_up_b');
     await planner(scheduled('it_h_up_b', time), context('planner'));
-    await drain('batchsync-it_h_up_b');
+    await drain('batchsync-it_h_up_b.fifo');
     expect(await targetRows('it_h_up_b')).toEqual({ count: 12, distinct: 12 });
     const bDone = runEvents('it_h_up_b')[1];
     expect(bDone.detail).toMatchObject({ logicalTime: '2026-11-24T01:00:00.000Z' });
@@ -443,7 +445,7 @@ describe('planner and consumer handlers', () => {
     expect(started).toMatchObject({ job: 'it_h_landing', logicalTime: '2026-11-24T09:15:00.000Z', outcome: 'created' });
     // The raw event, as the planner also accepts it, joins the same run.
     expect(await planner(event, context('planner'))).toEqual([{ ...started, outcome: 'joined' }]);
-    await drain('batchsync-it_h_landing');
+    await drain('batchsync-it_h_landing.fifo');
     expect(await runs('it_h_landing')).toEqual([expect.objectContaining({ status: 'succeeded', logical_time: '2026-11-24T09:15:00Z' })]);
     expect(await targetRows('it_h_landing')).toEqual({ count: 50, distinct: 50 });
   });
@@ -451,7 +453,7 @@ describe('planner and consumer handlers', () => {
   it('a rotated secret: each function re-reads it once after the refused login, and the run succeeds', async () => {
     const reads = () => secretsManager.commandCalls(GetSecretValueCommand, { SecretId: 'it-h/rotating' }).length;
     await planner(scheduled('it_h_rotating', '2026-11-23T19:30:00Z'), context('planner'));
-    await drain('batchsync-it_h_rotating');
+    await drain('batchsync-it_h_rotating.fifo');
     expect(await runs('it_h_rotating')).toEqual([expect.objectContaining({ status: 'succeeded' })]);
     expect(reads()).toBe(2); // one cold start each: planner and consumer
 
@@ -466,7 +468,7 @@ describe('planner and consumer handlers', () => {
     const [started] = await planner(scheduled('it_h_rotating', '2026-11-24T19:30:00Z'), context('planner'));
     expect(started).toMatchObject({ outcome: 'created' });
     expect(reads()).toBe(3);
-    expect(await drain('batchsync-it_h_rotating')).toEqual({ invocations: started.ranges, failures: 0 });
+    expect(await drain('batchsync-it_h_rotating.fifo')).toEqual({ invocations: started.ranges, failures: 0 });
     expect(reads()).toBe(4);
     expect(await runs('it_h_rotating')).toEqual([expect.objectContaining({ status: 'succeeded' }), expect.objectContaining({ run_id: started.runId, status: 'succeeded' })]);
     expect(await targetRows('it_h_rotating')).toEqual({ count: 30, distinct: 30 });
@@ -482,7 +484,7 @@ describe('planner and consumer handlers', () => {
     );
     expect(started).toBeUndefined(); // no rule for a job nobody depends on
     const [planned] = await planner({ job: 'it_h_strict', logicalTime: '2026-11-24T00:00:00Z' }, context('planner'));
-    await drain('batchsync-it_h_strict');
+    await drain('batchsync-it_h_strict.fifo');
     expect(await runs('it_h_strict')).toEqual([expect.objectContaining({ run_id: planned.runId, status: 'failed', error: expect.stringMatching(/dirty/i) })]);
     expect(runEvents('it_h_strict').map((e) => e['detail-type'])).toContain('Run Failed');
 

@@ -32,6 +32,16 @@ const RETRYABLE = new Set([
   'ER_SERVER_SHUTDOWN',
   'ER_QUERY_INTERRUPTED',
 ]);
+/** The server's certificate could not be verified, or the server has no TLS (the Node.js and mysql2 codes). */
+const TLS_ERRORS = new Set([
+  'HANDSHAKE_NO_SSL_SUPPORT',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNREACH', 'EAI_AGAIN', 'ENETUNREACH']);
 
 interface DriverError {
@@ -60,6 +70,9 @@ export function mysqlError(error: unknown, server: string, doing: string): Batch
   const text = `${doing} on ${server}: ${driverMessage(error)}`;
   if (code === 'ER_ACCESS_DENIED_ERROR' || code === 'ER_DBACCESS_DENIED_ERROR' || code === 'ER_ACCESS_DENIED_NO_PASSWORD_ERROR') {
     return new AuthError(`cannot log in to ${server}: ${driverMessage(error)}`, { cause: error });
+  }
+  if (TLS_ERRORS.has(code) || /certificate/i.test(e.message ?? '')) {
+    return new ConnectionError(`cannot open a verified TLS connection to ${server}: ${driverMessage(error)} (TLS is the default for a secret's connection; the CA bundle comes from NODE_EXTRA_CA_CERTS; "ssl": false in the secret turns TLS off)`, { cause: error });
   }
   if (UNREACHABLE.has(code)) return new UnreachableError(`cannot reach ${server} (${code})`, { cause: error });
   if (code === 'ER_BAD_DB_ERROR') return new ConnectionError(`${server}: ${driverMessage(error)}`, { cause: error });
