@@ -5,6 +5,7 @@ import type { JobOpener } from '../adapters/open-job.ts';
 import { SqsPoller, SqsQueue } from '../adapters/sqs.ts';
 import type { JobSpec } from '../core/job-spec.ts';
 import { planRun } from '../core/plan.ts';
+import { dirtyWarning } from '../core/policy.ts';
 import { type Ledger, noEvents, type RangeMessage, type RunRecord } from '../core/ports.ts';
 import { sleep } from '../core/stream.ts';
 import { z } from 'zod';
@@ -178,11 +179,20 @@ export async function runLocally(options: RunOptions): Promise<RunReport> {
       run = (await ledger.getRun(planned.runId)) as RunRecord;
     }
     options.progress.done(run);
+    await warnIfMostlyDirty(run, job, ledger);
     return { run, outcome: planned.outcome };
   } finally {
     await workers.stop();
     await queue?.stop();
   }
+}
+
+/** The warning line of a run where most rows read were dirty, naming the likely cause. */
+async function warnIfMostlyDirty(run: RunRecord, job: JobSpec, ledger: Ledger): Promise<void> {
+  if (run.dirtyRecords * 2 <= run.rowsRead) return;
+  const reasons = (await ledger.listDirty(run.runId).catch(() => [])).map((d) => d.reason);
+  const warning = dirtyWarning(run, reasons, job.target.writeMode);
+  if (warning) process.stderr.write(`batchsync: warning: ${warning}\n`);
 }
 
 function isFinal(run: RunRecord): boolean {

@@ -51,7 +51,14 @@ export function chunkRows(job: JobSpec): number {
 /** The chunk's size as bytesPerSecond counts it: each value's UTF-8 text and a separator after it, NULL written as \N. */
 export function chunkBytes(rows: readonly OutRow[]): number {
   let bytes = 0;
-  for (const row of rows) for (const v of row) bytes += v === null ? 3 : Buffer.byteLength(v) + 1;
+  for (const row of rows) bytes += chunkRowBytes(row);
+  return bytes;
+}
+
+/** One row's size, as chunkBytes counts it. */
+export function chunkRowBytes(row: OutRow): number {
+  let bytes = 0;
+  for (const v of row) bytes += v === null ? 3 : Buffer.byteLength(v) + 1;
   return bytes;
 }
 
