@@ -5,7 +5,9 @@ import type { JobOpener } from '../adapters/open-job.ts';
 import { SqsPoller, SqsQueue } from '../adapters/sqs.ts';
 import type { JobSpec } from '../core/job-spec.ts';
 import { planRun } from '../core/plan.ts';
+import { describeError } from '../core/errors.ts';
 import { dirtyWarning } from '../core/policy.ts';
+import { OUTAGE, retrying } from '../core/retry.ts';
 import { type Ledger, noEvents, type RangeMessage, type RunRecord } from '../core/ports.ts';
 import { sleep } from '../core/stream.ts';
 import { z } from 'zod';
@@ -169,14 +171,22 @@ export async function runLocally(options: RunOptions): Promise<RunReport> {
       { job, logicalTime: options.logicalTime, vars: options.vars, resume: true },
       { open: opener.open, queue: new SqsQueue(queue.client, queue.queueUrl), events: noEvents, newRunId: randomUUID },
     );
-    const { ledger } = await opener.open(planned.job);
-    let run = (await ledger.getRun(planned.runId)) as RunRecord;
-    while (!isFinal(run) && planned.outcome !== 'skipped') {
-      options.progress.update(run);
-      await failDeadLetters(queue, ledger, run.runId, job.channel.maxReceiveCount);
-      if (!workers.heal()) await ledger.setRunStatus(run.runId, 'failed', 'consumer workers kept dying; see the messages above');
-      await sleep(POLL_MS);
-      run = (await ledger.getRun(planned.runId)) as RunRecord;
+    // The ledger restarting costs waits; past the retry budget the run is given up, and the summary still says so.
+    const outage = <T>(fn: () => Promise<T>) => retrying(fn, { now: Date.now, sleep }, OUTAGE);
+    const { ledger } = await outage(() => opener.open(planned.job));
+    let run = (await outage(() => ledger.getRun(planned.runId))) as RunRecord;
+    try {
+      while (!isFinal(run) && planned.outcome !== 'skipped') {
+        options.progress.update(run);
+        await outage(() => failDeadLetters(queue as LocalQueue, ledger, run.runId, job.channel.maxReceiveCount));
+        if (!workers.heal()) await outage(() => ledger.setRunStatus(run.runId, 'failed', 'consumer workers kept dying; see the messages above'));
+        await sleep(POLL_MS);
+        run = (await outage(() => ledger.getRun(planned.runId))) as RunRecord;
+      }
+    } catch (error) {
+      const reason = `gave up waiting for the run: ${describeError(error)}`;
+      await ledger.setRunStatus(run.runId, 'failed', reason).catch(() => {});
+      run = { ...run, status: 'failed', error: reason, finishedAt: new Date() };
     }
     options.progress.done(run);
     await warnIfMostlyDirty(run, job, ledger);

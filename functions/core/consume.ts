@@ -5,12 +5,11 @@ import type { JobSpec } from './job-spec.ts';
 import { mapColumns } from './mapping.ts';
 import type { Chunk, ChunkResult, Events, OutRow, RangeMessage, RangeRecord, RunRecord, Target } from './ports.ts';
 import type { JobResources } from './plan.ts';
+import { OUTAGE, QUICK, retrying } from './retry.ts';
 import { readAhead } from './stream.ts';
 
 /** Rows per chunk transaction when the job does not say: large enough that LOAD DATA runs at full speed. */
 export const DEFAULT_BATCH_ROWS = 10_000;
-/** In-process retries of a chunk that failed for a passing reason, before the queue's redelivery takes over. */
-const CHUNK_ATTEMPTS = 3;
 
 export interface ConsumerDeps {
   open(job: JobSpec): Promise<JobResources>;
@@ -63,14 +62,7 @@ export function chunkRowBytes(row: OutRow): number {
 }
 
 async function writeWithRetry(target: Target, chunk: Chunk, deps: ConsumerDeps): Promise<ChunkResult> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await target.write(chunk);
-    } catch (error) {
-      if (!isRetryable(error) || error instanceof RangeBusyError || attempt >= CHUNK_ATTEMPTS) throw error;
-      await deps.sleep(200 * 2 ** attempt);
-    }
-  }
+  return retrying(() => target.write(chunk), deps, QUICK);
 }
 
 /**
@@ -83,13 +75,15 @@ async function writeWithRetry(target: Target, chunk: Chunk, deps: ConsumerDeps):
  */
 export async function consumeRange(delivery: Delivery, deps: ConsumerDeps): Promise<RangeOutcome> {
   const { runId, rangeId, job } = delivery.message;
-  const resources = await deps.open(job);
-  const state = await resources.ledger.startRange(runId, rangeId, deps.owner);
+  // A database restarting costs pauses here, not deliveries: each step resumes from what the ledger committed.
+  const retry = <T>(fn: () => Promise<T>) => retrying(fn, deps, OUTAGE, { deadline: delivery.deadline });
+  const resources = await retry(() => deps.open(job));
+  const state = await retry(() => resources.ledger.startRange(runId, rangeId, deps.owner));
   if (!state) return { status: 'unknown', rowsWritten: 0 };
   try {
     return await consumeStarted(delivery, state, resources, deps);
   } finally {
-    await resources.ledger.endAttempt(state.attemptId);
+    await retry(() => resources.ledger.endAttempt(state.attemptId));
   }
 }
 
@@ -110,7 +104,9 @@ async function consumeStarted(
   const { rowsPerSecond, bytesPerSecond } = job.channel;
   const throttled = rowsPerSecond !== null || bytesPerSecond !== null;
   let written = 0;
-  try {
+  // Where the committed rows end: a passing failure (a lost connection) starts reading again from here.
+  let checkpoint = range.checkpoint;
+  const work = async (): Promise<RangeOutcome | null> => {
     const sourceColumns = await source.columns();
     const columns = mapColumns(sourceColumns, job.target.columns, job.target.table, await target.describe());
     const convert = buildConverter(sourceColumns, columns, { timeZone: job.timezone, emptyAsNull: job.target.emptyAsNull });
@@ -118,7 +114,7 @@ async function consumeStarted(
     const batchRows = chunkRows(job);
     // Batches are read and converted one ahead of the write, so the databases and this process work at once.
     async function* chunks(): AsyncGenerator<Chunk> {
-      let from = range.checkpoint;
+      let from = checkpoint;
       for await (const batch of source.read(range.spec, from, batchRows)) {
         const converted = convert(batch.rows, rangeId);
         for (const { record, reason } of batch.rejected ?? []) {
@@ -152,9 +148,16 @@ async function consumeStarted(
         return { status: 'run-failed', rowsWritten: written + result.written };
       }
       written += result.written;
+      checkpoint = chunk.to;
       if (delivery.deadline !== null && deps.now() >= delivery.deadline) return { status: 'handed-back', rowsWritten: written };
     }
-    if (await ledger.finishRange(runId, rangeId)) await finalizeRun(runId, job, { ...resources, events: deps.events });
+    return null;
+  };
+  try {
+    const ended = await retrying(work, deps, OUTAGE, { deadline: delivery.deadline });
+    if (ended) return ended;
+    const retry = <T>(fn: () => Promise<T>) => retrying(fn, deps, OUTAGE, { deadline: delivery.deadline });
+    if (await retry(() => ledger.finishRange(runId, rangeId))) await retry(() => finalizeRun(runId, job, { ...resources, events: deps.events }));
     return { status: 'done', rowsWritten: written };
   } catch (error) {
     // Passing errors, and unexpected ones, go back to the queue until the last delivery.

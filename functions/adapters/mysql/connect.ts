@@ -37,6 +37,12 @@ const RETRYABLE = new Set([
   'ER_CON_COUNT_ERROR',
   'ER_SERVER_SHUTDOWN',
   'ER_QUERY_INTERRUPTED',
+  'ER_CONNECTION_KILLED',
+  'ER_NET_READ_ERROR',
+  'ER_NET_ERROR_ON_WRITE',
+  'ER_LOCK_ABORTED',
+  'ECONNABORTED',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
 ]);
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNREACH', 'EAI_AGAIN', 'ENETUNREACH']);
 
@@ -45,6 +51,7 @@ interface DriverError {
   errno?: number;
   sqlState?: string;
   sqlMessage?: string;
+  fatal?: boolean;
   message?: string;
 }
 
@@ -80,7 +87,8 @@ export function mysqlError(error: unknown, server: string, doing: string): Batch
   if (UNREACHABLE.has(code)) return new UnreachableError(`cannot reach ${server} (${code})`, { cause: error });
   if (code === 'ER_BAD_DB_ERROR') return new ConnectionError(`${server}: ${driverMessage(error)}`, { cause: error });
   if (code === 'ER_NO_SUCH_TABLE' || code === 'ER_BAD_FIELD_ERROR') return new JobError(text, { cause: error });
-  if (RETRYABLE.has(code)) return new RetryableError(text, { cause: error });
+  // A fatal driver error leaves the connection dead (the server went away mid-query): a new connection may work.
+  if (RETRYABLE.has(code) || (e.fatal && !code.startsWith('ER_'))) return new RetryableError(text, { cause: error });
   return new StatementError(text, { cause: error });
 }
 
