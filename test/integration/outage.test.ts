@@ -117,6 +117,7 @@ describe('a target and ledger restart during a run', () => {
   it('a target gone for good: the runner gives up after its retries and still prints the summary, failed with the reason', async () => {
     // A run that cannot finish: the server is killed and not started again until after the run gave up.
     const admin = await mysql.createConnection({ host: '127.0.0.1', port, user: 'root' });
+    await admin.query('CREATE DATABASE IF NOT EXISTS t');
     await admin.query('CREATE TABLE t.gone (id INT NOT NULL PRIMARY KEY, v VARCHAR(64) NOT NULL, n BIGINT NULL)');
     await admin.end();
     const dir = await tempDir();
