@@ -8,6 +8,20 @@ import type { JobResources } from './plan.ts';
 import { OUTAGE, QUICK, retrying } from './retry.ts';
 import { readAhead } from './stream.ts';
 
+/**
+ * Bytes (as chunkBytes counts them) at which a chunk closes before its rows
+ * are reached: it bounds a consumer's memory when rows are wide. Measured
+ * with bench/chunk-bytes.ts: LOAD DATA is at full speed from a few MB a chunk.
+ */
+export const DEFAULT_CHUNK_BYTES = 8 << 20;
+/** Rows per read from the source at most: a chunk overshoots its byte bound by at most this many rows. */
+const SOURCE_BATCH_ROWS = 32;
+
+/** Source batch size: at most SOURCE_BATCH_ROWS, dividing the chunk's rows evenly where it can. */
+export function sourceBatchRows(chunkRows: number): number {
+  return Math.ceil(chunkRows / Math.ceil(chunkRows / SOURCE_BATCH_ROWS));
+}
+
 /** Rows per chunk transaction when the job does not say: large enough that LOAD DATA runs at full speed. */
 export const DEFAULT_BATCH_ROWS = 10_000;
 
@@ -113,27 +127,31 @@ async function consumeStarted(
     const sourceNames = sourceColumns.map((c) => c.name);
     const batchRows = chunkRows(job);
     // Batches are read and converted one ahead of the write, so the databases and this process work at once.
+    // Sources are read in small batches and a chunk is cut by rows or bytes, whichever comes first: a run of wide rows stays bounded in memory.
     async function* chunks(): AsyncGenerator<Chunk> {
       let from = checkpoint;
-      for await (const batch of source.read(range.spec, from, batchRows)) {
+      let chunk: Chunk | null = null;
+      let bytes = 0;
+      for await (const batch of source.read(range.spec, from, sourceBatchRows(batchRows))) {
         const converted = convert(batch.rows, rangeId);
         for (const { record, reason } of batch.rejected ?? []) {
           converted.dirty.push({ rangeId, column: null, reason, record: boundedJson(record) });
         }
-        yield {
-          runId,
-          rangeId,
-          from,
-          to: batch.checkpoint,
-          columns,
-          rows: converted.rows,
-          sourceRows: converted.sourceRows,
-          sourceNames,
-          rowsRead: batch.rows.length + (batch.rejected?.length ?? 0),
-          dirty: converted.dirty,
-        };
+        chunk ??= { runId, rangeId, from, to: batch.checkpoint, columns, rows: [], sourceRows: [], sourceNames, rowsRead: 0, dirty: [] };
+        for (const row of converted.rows) chunk.rows.push(row);
+        for (const row of converted.sourceRows) chunk.sourceRows.push(row);
+        for (const d of converted.dirty) chunk.dirty.push(d);
+        chunk.rowsRead += batch.rows.length + (batch.rejected?.length ?? 0);
+        chunk.to = batch.checkpoint;
+        bytes += chunkBytes(converted.rows);
+        if (chunk.rowsRead >= batchRows || bytes >= DEFAULT_CHUNK_BYTES) {
+          yield chunk;
+          chunk = null;
+          bytes = 0;
+        }
         from = batch.checkpoint;
       }
+      if (chunk) yield chunk;
     }
     for await (const chunk of readAhead(chunks())) {
       if (throttled) {
