@@ -13,9 +13,9 @@ import { readAhead } from './stream.ts';
  * are reached: it bounds a consumer's memory when rows are wide. Measured
  * with bench/chunk-bytes.ts: LOAD DATA is at full speed from a few MB a chunk.
  */
-export const DEFAULT_CHUNK_BYTES = 8 << 20;
+export const DEFAULT_CHUNK_BYTES = 4 << 20;
 /** Rows per read from the source at most: a chunk overshoots its byte bound by at most this many rows. */
-const SOURCE_BATCH_ROWS = 32;
+const SOURCE_BATCH_ROWS = 16;
 
 /** Source batch size: at most SOURCE_BATCH_ROWS, dividing the chunk's rows evenly where it can. */
 export function sourceBatchRows(chunkRows: number): number {

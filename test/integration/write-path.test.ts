@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import type mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mysqlConnection, runCli, summary, tempDir, writeJob } from '../helpers.ts';
+import { finished, mysqlConnection, mysqlDigest, runCli, startCli, summary, tempDir, writeJob } from '../helpers.ts';
 
 /**
  * The MySQL write path on default settings (LOAD DATA on): rows the database
@@ -120,5 +121,73 @@ describe('dirty volume', () => {
     expect(await dirtyOf(s.runId as string, jobFile)).toHaveLength(25);
     // A third of the rows were dirty: no warning.
     expect(result.stderr).not.toMatch(/warning/);
+  });
+});
+
+/** Peak resident memory (VmHWM, bytes) of each living child of `pid`, by child pid. */
+function childPeaks(pid: number, peaks: Map<number, number>): void {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const status = readFileSync(`/proc/${entry}/status`, 'utf8');
+      if (Number(/^PPid:\s+(\d+)/m.exec(status)?.[1]) !== pid) continue;
+      const kb = Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1] ?? 0);
+      peaks.set(Number(entry), Math.max(peaks.get(Number(entry)) ?? 0, kb * 1024));
+    } catch {
+      // gone meanwhile
+    }
+  }
+}
+
+describe('wide rows', () => {
+  it('30,000 rows with 300 consecutive 1 MB texts load exactly at default settings; each worker peaks under 300 MB', async () => {
+    await my.query('CREATE TABLE wide_src (id INT NOT NULL PRIMARY KEY, body LONGTEXT NOT NULL)');
+    await my.query("INSERT INTO wide_src SELECT seq, CONCAT('short ', seq) FROM seq_1_to_30000");
+    // 1 MB each, different in each row (a repeated SHA-1 of the id).
+    await my.query('UPDATE wide_src SET body = REPEAT(SHA1(id), 26215) WHERE id BETWEEN 12001 AND 12300');
+    await my.query('CREATE TABLE wide_dst LIKE wide_src');
+    const jobFile = await writeJob(dir, job('write_wide', 'wide_src', 'wide_dst'), 'wide.json');
+    const child = startCli(['run', jobFile, '--json']);
+    const result = finished(child);
+    const peaks = new Map<number, number>();
+    const watch = setInterval(() => childPeaks(child.pid as number, peaks), 100);
+    const done = await result.finally(() => clearInterval(watch));
+    const s = summary(done);
+    expect(s, done.stderr).toMatchObject({ status: 'succeeded', rowsRead: 30_000, rowsWritten: 30_000, dirtyRecords: 0 });
+    expect(done.stderr).not.toMatch(/heap|worker .* failed/i);
+    const digest = (t: string) => mysqlDigest(my, `SELECT id, SHA1(body), LENGTH(body) FROM ${t}`);
+    expect(await digest('wide_dst')).toBe(await digest('wide_src'));
+    const workerPeaks = [...peaks.values()];
+    expect(workerPeaks.length).toBeGreaterThan(0);
+    process.stdout.write(`wide rows: worker peak RSS ${workerPeaks.map((b) => `${Math.round(b / 2 ** 20)} MB`).join(', ')}\n`);
+    for (const peak of workerPeaks) expect(peak).toBeLessThanOrEqual(300 * 2 ** 20);
+  });
+
+  it('a row larger than max_allowed_packet is a dirty record with that reason; the rest of its chunk is written', async () => {
+    const { createMysqlPool } = await import('../../functions/adapters/mysql/connect.ts');
+    const { parseDbUrl } = await import('../../functions/adapters/connections.ts');
+    const { MysqlLedger } = await import('../../functions/adapters/mysql/ledger.ts');
+    const { MysqlTarget } = await import('../../functions/adapters/mysql/target.ts');
+    const { ledgerTables, tableName } = await import('../../functions/adapters/mysql/sql.ts');
+    await my.query('CREATE TABLE huge_dst (id INT NOT NULL PRIMARY KEY, body LONGTEXT NOT NULL)');
+    const [[{ packet }]] = await my.query<mysql.RowDataPacket[]>('SELECT @@max_allowed_packet AS packet');
+    const pool = createMysqlPool(parseDbUrl(URL, 'mysql', DB), 2);
+    try {
+      const tables = ledgerTables({ prefix: 'batchsync_' }, DB);
+      const ledger = new MysqlLedger(pool, tables, 'test');
+      const runId = `huge-${Date.now()}`;
+      await ledger.createRun('huge', new Date(), runId);
+      await ledger.addRanges(runId, [{ description: 'all', bounds: null }]);
+      const options = { table: tableName('huge_dst', DB), ledger: tables, writeMode: 'insert', loadMode: 'append', preSql: [], postSql: [], dirtyRecordLimit: null, dirtyRecordsStored: 10_000, loadData: true, server: 'test' } as const;
+      const target = new MysqlTarget(pool, options);
+      const columns = await target.describe();
+      const rows = [['1', 'small'], ['2', 'x'.repeat(Number(packet) + 1000)], ['3', 'small too']];
+      const result = await target.write({ runId, rangeId: 0, from: null, to: 'end', columns, rows, sourceRows: rows, sourceNames: ['id', 'body'], rowsRead: 3, dirty: [] });
+      expect(result).toMatchObject({ written: 2, runFailed: null });
+      expect(result.dirty.map((d) => d.reason)).toEqual([`the row is ${Number(packet) + 1000 + 3} bytes, more than the server's max_allowed_packet (${packet} bytes)`]);
+      expect(await count('huge_dst')).toBe(2);
+    } finally {
+      await pool.end();
+    }
   });
 });
