@@ -141,6 +141,7 @@ export function createOpener(config: OpenerConfig): JobOpener {
       preSql: job.target.preSql,
       postSql: job.target.postSql,
       dirtyRecordLimit: job.channel.dirtyRecordLimit,
+      dirtyRecordsStored: job.channel.dirtyRecordsStored,
       loadData: config.loadData,
       server: db.label,
     });

@@ -3,12 +3,15 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { JobOpener } from '../adapters/open-job.ts';
 import { SqsPoller, SqsQueue } from '../adapters/sqs.ts';
+import { describeError } from '../core/errors.ts';
 import { endRun, type FinalizeDeps, finalizeRun } from '../core/finalize.ts';
 import type { PauseTotals } from '../core/health.ts';
 import { JobSpec } from '../core/job-spec.ts';
 import { isEnded } from '../core/lifecycle.ts';
 import type { PlannerDeps, PlanOutcome, PlanResult } from '../core/plan.ts';
-import { noEvents, RangeMessage, type RunRecord } from '../core/ports.ts';
+import { dirtyWarning } from '../core/policy.ts';
+import { type Ledger, noEvents, RangeMessage, type RunRecord } from '../core/ports.ts';
+import { OUTAGE, retrying } from '../core/retry.ts';
 import { sleep } from '../core/stream.ts';
 import { z } from 'zod';
 import { type LocalQueue, localConsumerHandler, startLocalQueue } from './local.ts';
@@ -192,30 +195,49 @@ export async function runLocally(options: RunOptions, start: Starter): Promise<R
     });
     workers.connect(queue);
     const planned = await start({ open: opener.open, queue: new SqsQueue(queue.client, queue.queueUrl), events: noEvents, newRunId: randomUUID });
-    const resources = await opener.open(planned.job);
+    // The ledger restarting costs waits; past the retry budget the run is given up, and the summary still says so.
+    const outage = <T>(fn: () => Promise<T>) => retrying(fn, { now: Date.now, sleep }, OUTAGE);
+    const resources = await outage(() => opener.open(planned.job));
+    const { ledger, health } = resources;
     const deps = { ...resources, events: noEvents };
-    const { health } = resources;
-    const pauses = async () => (await health?.store.pauses(planned.runId)) ?? { pausedMs: 0, reasons: [], pausedNow: false };
-    let run = (await resources.ledger.getRun(planned.runId)) as RunRecord;
-    for (let polls = 0; !isEnded(run.status) && planned.outcome !== 'skipped'; polls++) {
-      if (interrupt.signal.aborted) {
-        await workers.stop();
-        return { ...planned, run: (await resources.ledger.getRun(planned.runId)) as RunRecord, outcome: 'interrupted', pauses: await pauses() };
+    const pauses = async () => (await health?.store.pauses(planned.runId).catch(() => null)) ?? { pausedMs: 0, reasons: [], pausedNow: false };
+    let run = (await outage(() => ledger.getRun(planned.runId))) as RunRecord;
+    try {
+      for (let polls = 0; !isEnded(run.status) && planned.outcome !== 'skipped'; polls++) {
+        if (interrupt.signal.aborted) {
+          await workers.stop();
+          return { ...planned, run: (await outage(() => ledger.getRun(planned.runId))) as RunRecord, outcome: 'interrupted', pauses: await pauses() };
+        }
+        // The ranges (for the estimate of rows left) every few polls: they are one row each in the ledger.
+        const ranges = polls % PROGRESS_RANGES_EVERY === 0 ? await outage(() => ledger.listRanges(run.runId)) : undefined;
+        options.progress.update(run, ranges, health && (await pauses()));
+        await outage(() => failDeadLetters(queue as LocalQueue, deps, run.runId, job.channel.maxReceiveCount));
+        if (!workers.heal()) await outage(() => endRun(run.runId, 'failed', 'consumer workers kept dying; see the messages above', deps));
+        // A finalizer that died (its claim gone stale) is replaced from here.
+        if (run.rangesDone >= run.ranges && (run.status === 'running' || run.status === 'finalizing')) await outage(() => finalizeRun(run.runId, planned.job, deps));
+        await sleep(POLL_MS);
+        run = (await outage(() => ledger.getRun(planned.runId))) as RunRecord;
       }
-      // The ranges (for the estimate of rows left) every few polls: they are one row each in the ledger.
-      options.progress.update(run, polls % PROGRESS_RANGES_EVERY === 0 ? await resources.ledger.listRanges(run.runId) : undefined, health && (await pauses()));
-      await failDeadLetters(queue, deps, run.runId, job.channel.maxReceiveCount);
-      if (!workers.heal()) await endRun(run.runId, 'failed', 'consumer workers kept dying; see the messages above', deps);
-      if (run.rangesDone >= run.ranges && (run.status === 'running' || run.status === 'finalizing')) await finalizeRun(run.runId, planned.job, deps);
-      await sleep(POLL_MS);
-      run = (await resources.ledger.getRun(planned.runId)) as RunRecord;
+    } catch (error) {
+      const reason = `gave up waiting for the run: ${describeError(error)}`;
+      await endRun(run.runId, 'failed', reason, deps).catch(() => {});
+      run = { ...run, status: 'failed', error: reason, finishedAt: new Date() };
     }
     options.progress.done(run);
-    return { run, outcome: planned.outcome, unmatchedKeys: planned.unmatchedKeys, warnings: planned.warnings, pauses: await pauses() };
+    const warnings = [...planned.warnings, ...(await mostlyDirty(run, job, ledger))];
+    return { run, outcome: planned.outcome, unmatchedKeys: planned.unmatchedKeys, warnings, pauses: await pauses() };
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await workers.stop();
     await queue?.stop();
   }
+}
+
+/** The warning of a run where most rows read were dirty, naming the likely cause. */
+async function mostlyDirty(run: RunRecord, job: JobSpec, ledger: Ledger): Promise<string[]> {
+  if (run.dirtyRecords * 2 <= run.rowsRead) return [];
+  const reasons = (await ledger.listDirty(run.runId).catch(() => [])).map((d) => d.reason);
+  const warning = dirtyWarning(run, reasons, job.target.writeMode);
+  return warning ? [warning] : [];
 }

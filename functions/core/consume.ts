@@ -7,13 +7,26 @@ import { HEARTBEAT_MS, isEnded, specHash } from './lifecycle.ts';
 import { mapColumns, valueColumns, withValues } from './mapping.ts';
 import type { Chunk, ChunkResult, Events, OutRow, RangeMessage, RangeRecord, RunRecord, Target } from './ports.ts';
 import type { JobResources } from './plan.ts';
+import { OUTAGE, QUICK, retrying } from './retry.ts';
 import { readAhead } from './stream.ts';
 import { resolveRun } from './vars.ts';
 
+/**
+ * Bytes (as chunkBytes counts them) at which a chunk closes before its rows
+ * are reached: it bounds a consumer's memory when rows are wide. Measured
+ * with bench/chunk-bytes.ts: LOAD DATA is at full speed from a few MB a chunk.
+ */
+export const DEFAULT_CHUNK_BYTES = 4 << 20;
+/** Rows per read from the source at most: a chunk overshoots its byte bound by at most this many rows. */
+const SOURCE_BATCH_ROWS = 16;
+
+/** Source batch size: at most SOURCE_BATCH_ROWS, dividing the chunk's rows evenly where it can. */
+export function sourceBatchRows(chunkRows: number): number {
+  return Math.ceil(chunkRows / Math.ceil(chunkRows / SOURCE_BATCH_ROWS));
+}
+
 /** Rows per chunk transaction when the job does not say: large enough that LOAD DATA runs at full speed. */
 export const DEFAULT_BATCH_ROWS = 10_000;
-/** In-process retries of a chunk that failed for a passing reason, before the queue's redelivery takes over. */
-const CHUNK_ATTEMPTS = 3;
 
 export interface ConsumerDeps {
   open(job: JobSpec): Promise<JobResources>;
@@ -65,19 +78,19 @@ export function chunkRows(job: JobSpec): number {
 /** The chunk's size as bytesPerSecond counts it: each value's UTF-8 text and a separator after it, NULL written as \N. */
 export function chunkBytes(rows: readonly OutRow[]): number {
   let bytes = 0;
-  for (const row of rows) for (const v of row) bytes += v === null ? 3 : Buffer.byteLength(v) + 1;
+  for (const row of rows) bytes += chunkRowBytes(row);
+  return bytes;
+}
+
+/** One row's size, as chunkBytes counts it. */
+export function chunkRowBytes(row: OutRow): number {
+  let bytes = 0;
+  for (const v of row) bytes += v === null ? 3 : Buffer.byteLength(v) + 1;
   return bytes;
 }
 
 async function writeWithRetry(target: Target, chunk: Chunk, deps: ConsumerDeps): Promise<ChunkResult> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await target.write(chunk);
-    } catch (error) {
-      if (!isRetryable(error) || error instanceof RangeBusyError || attempt >= CHUNK_ATTEMPTS) throw error;
-      await deps.sleep(200 * 2 ** attempt);
-    }
-  }
+  return retrying(() => target.write(chunk), deps, QUICK);
 }
 
 /**
@@ -96,10 +109,12 @@ export async function consumeRange(delivery: Delivery, deps: ConsumerDeps): Prom
   const spec = deps.jobs(message.job);
   if (!spec) throw new JobError(`range message for job ${message.job}, which this consumer does not have`);
   const job = resolveRun(spec, new Date(message.logicalTime), message.vars);
-  const resources = await deps.open(job);
+  // A database restarting costs pauses here, not deliveries: each step resumes from what the ledger committed.
+  const retry = <T>(fn: () => Promise<T>) => retrying(fn, deps, OUTAGE, { deadline: delivery.deadline });
+  const resources = await retry(() => deps.open(job));
   const { ledger } = resources;
   for (;;) {
-    const admission = await ledger.startAttempt(message.runId, message.rangeId, deps.owner, job.channel.maxConcurrency);
+    const admission = await retry(() => ledger.startAttempt(message.runId, message.rangeId, deps.owner, job.channel.maxConcurrency));
     if (admission.status === 'unknown') return { status: 'unknown', rowsWritten: 0 };
     if (admission.status === 'started') {
       const heartbeat = setInterval(() => void ledger.heartbeat(admission.attemptId).catch(() => {}), HEARTBEAT_MS);
@@ -107,7 +122,7 @@ export async function consumeRange(delivery: Delivery, deps: ConsumerDeps): Prom
         return await consumeStarted(delivery, job, admission, resources, deps);
       } finally {
         clearInterval(heartbeat);
-        await ledger.endAttempt(admission.attemptId);
+        await retry(() => ledger.endAttempt(admission.attemptId));
       }
     }
     if (stopping(delivery, deps, ADMISSION_RETRY_MS)) return { status: 'handed-back', rowsWritten: 0 };
@@ -145,7 +160,9 @@ async function consumeStarted(
   const { rowsPerSecond, bytesPerSecond } = job.channel;
   const throttled = rowsPerSecond !== null || bytesPerSecond !== null;
   let written = 0;
-  try {
+  // Where the committed rows end: a passing failure (a lost connection) starts reading again from here.
+  let checkpoint = range.checkpoint;
+  const work = async (): Promise<RangeOutcome | null> => {
     const read = await source.columns();
     const columns = mapColumns(read, job.target.columns, job.target.table, await target.describe());
     // Constant and variable columns: their values follow each source row's, as if the source had them.
@@ -156,28 +173,32 @@ async function consumeStarted(
     const sourceNames = sourceColumns.map((c) => c.name);
     const batchRows = chunkRows(job);
     // Batches are read and converted one ahead of the write, so the databases and this process work at once.
+    // Sources are read in small batches and a chunk is cut by rows or bytes, whichever comes first: a run of wide rows stays bounded in memory.
     async function* chunks(): AsyncGenerator<Chunk> {
-      let from = range.checkpoint;
-      for await (const batch of source.read(range.spec, from, batchRows)) {
+      let from = checkpoint;
+      let chunk: Chunk | null = null;
+      let bytes = 0;
+      for await (const batch of source.read(range.spec, from, sourceBatchRows(batchRows))) {
         withValues(batch.rows, values);
         const converted = convert(batch.rows, rangeId);
         for (const { record, reason } of batch.rejected ?? []) {
           converted.dirty.push({ rangeId, column: null, reason, record: boundedJson(record) });
         }
-        yield {
-          runId,
-          rangeId,
-          from,
-          to: batch.checkpoint,
-          columns,
-          rows: converted.rows,
-          sourceRows: converted.sourceRows,
-          sourceNames,
-          rowsRead: batch.rows.length + (batch.rejected?.length ?? 0),
-          dirty: converted.dirty,
-        };
+        chunk ??= { runId, rangeId, from, to: batch.checkpoint, columns, rows: [], sourceRows: [], sourceNames, rowsRead: 0, dirty: [] };
+        for (const row of converted.rows) chunk.rows.push(row);
+        for (const row of converted.sourceRows) chunk.sourceRows.push(row);
+        for (const d of converted.dirty) chunk.dirty.push(d);
+        chunk.rowsRead += batch.rows.length + (batch.rejected?.length ?? 0);
+        chunk.to = batch.checkpoint;
+        bytes += chunkBytes(converted.rows);
+        if (chunk.rowsRead >= batchRows || bytes >= DEFAULT_CHUNK_BYTES) {
+          yield chunk;
+          chunk = null;
+          bytes = 0;
+        }
         from = batch.checkpoint;
       }
+      if (chunk) yield chunk;
     }
     for await (const chunk of readAhead(chunks())) {
       // The target's health first: a paused consumer holds its range (and its next chunk) until the server recovers.
@@ -198,9 +219,16 @@ async function consumeStarted(
         return { status: 'run-ended', rowsWritten: written + result.written };
       }
       written += result.written;
+      checkpoint = chunk.to;
       if (stopping(delivery, deps)) return { status: 'handed-back', rowsWritten: written };
     }
-    if (await ledger.finishRange(runId, rangeId)) await finalizeRun(runId, job, finalizeDeps);
+    return null;
+  };
+  try {
+    const ended = await retrying(work, deps, OUTAGE, { deadline: delivery.deadline });
+    if (ended) return ended;
+    const retry = <T>(fn: () => Promise<T>) => retrying(fn, deps, OUTAGE, { deadline: delivery.deadline });
+    if (await retry(() => ledger.finishRange(runId, rangeId))) await retry(() => finalizeRun(runId, job, finalizeDeps));
     return { status: 'done', rowsWritten: written };
   } catch (error) {
     // Passing errors, and unexpected ones, go back to the queue until the last delivery.

@@ -171,6 +171,7 @@ export const Channel = z.strictObject({
   bytesPerSecond: z.number().min(MIN_BYTES_PER_SECOND).nullable().default(null),
   rowsPerSecond: z.number().min(MIN_ROWS_PER_SECOND).nullable().default(null),
   dirtyRecordLimit: z.number().int().min(0).nullable().default(null),
+  dirtyRecordsStored: z.number().int().min(0).default(10_000).describe('Dirty records kept in full per run; all are counted'),
   distributed: z.boolean().default(true),
   maxReceiveCount: z.number().int().min(1).max(1000).default(5).describe('Deliveries of a range before it goes to the dead-letter queue'),
 });

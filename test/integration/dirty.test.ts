@@ -163,7 +163,7 @@ describe('rows the database rejects', () => {
       const runId = `count-${Date.now()}`;
       await ledger.createRun({ runId, job: name, logicalTime: new Date(), vars: {}, attempt: 1, dataHash: '' });
       await ledger.addRanges(runId, [{ description: 'all', bounds: null }]);
-      const target = new MysqlTarget(pool, { table: tableName(name, 'test'), ledger: tables, writeMode: 'insert', loadMode: 'append', preSql: [], postSql: [], dirtyRecordLimit: null, loadData: true, server: 'test' });
+      const target = new MysqlTarget(pool, { table: tableName(name, 'test'), ledger: tables, writeMode: 'insert', loadMode: 'append', preSql: [], postSql: [], dirtyRecordLimit: null, dirtyRecordsStored: 10_000, loadData: true, server: 'test' });
       const columns = await target.describe();
       const rows = Array.from({ length: 1024 }, (_, i) => [String(i + 1), `v${i}`]);
       rows[517] = ['1', 'duplicate of the first row'];

@@ -22,7 +22,10 @@ function setup(rows = 100, perRange = 25) {
   const events: RunEvent[] = [];
   const messages: RangeMessage[] = [];
   const open = async () => ({ source, target, ledger });
-  const deps: ConsumerDeps = { open, jobs: () => spec, events: { publish: async (e) => void events.push(e) }, owner: 'test', now: Date.now, sleep: async () => {} };
+  // A clock that moves only when the consumer sleeps: retries of a passing error spend their budget at once.
+  let clock = Date.now();
+  const sleep = async (ms: number) => void (clock += ms);
+  const deps: ConsumerDeps = { open, jobs: () => spec, events: { publish: async (e) => void events.push(e) }, owner: 'test', now: () => clock, sleep };
   const plan = (job = spec) =>
     planRun({ job, logicalTime: new Date('2026-01-01T00:00:00Z'), vars: {}, mode: 'trigger' }, { open, queue: { send: async (m) => void messages.push(...m) }, events: deps.events, newRunId: () => 'run-1' });
   return { source, ledger, target, events, messages, deps, plan };

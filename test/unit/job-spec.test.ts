@@ -14,7 +14,7 @@ describe('job file', () => {
     expect(job.timezone).toBe('UTC');
     expect(job.target).toMatchObject({ writeMode: 'insert', loadMode: 'append', preSql: [], postSql: [], emptyAsNull: true, ledger: { prefix: 'batchsync_' } });
     expect(job.target.batchRows).toBeUndefined();
-    expect(job.channel).toEqual({ maxConcurrency: 2, bytesPerSecond: null, rowsPerSecond: null, dirtyRecordLimit: null, distributed: true, maxReceiveCount: 5 });
+    expect(job.channel).toEqual({ maxConcurrency: 2, bytesPerSecond: null, rowsPerSecond: null, dirtyRecordLimit: null, dirtyRecordsStored: 10_000, distributed: true, maxReceiveCount: 5 });
   });
 
   it('names every unknown key with its path', () => {

@@ -18,6 +18,12 @@ export const ROW_ERRORS = new Set([
   'ER_CONSTRAINT_FAILED',
   'ER_INVALID_JSON_TEXT',
   'ER_DIVISION_BY_ZERO',
+  'ER_NO_DEFAULT_FOR_FIELD',
+  'ER_WARN_NULL_TO_NOTNULL',
+  'ER_ROW_IS_REFERENCED',
+  'ER_ROW_IS_REFERENCED_2',
+  'ER_DATA_OUT_OF_RANGE',
+  'ER_INVALID_CHARACTER_STRING',
 ]);
 // MariaDB's CHECK failure (4025) and MySQL's (3819) by number, as mysql2 may not name them.
 const ROW_ERRNOS = new Set([4025, 3819, 1062, 1452, 1048, 1406, 1264, 1292, 1366, 1265, 1644, 3140]);
@@ -31,6 +37,12 @@ const RETRYABLE = new Set([
   'ER_CON_COUNT_ERROR',
   'ER_SERVER_SHUTDOWN',
   'ER_QUERY_INTERRUPTED',
+  'ER_CONNECTION_KILLED',
+  'ER_NET_READ_ERROR',
+  'ER_NET_ERROR_ON_WRITE',
+  'ER_LOCK_ABORTED',
+  'ECONNABORTED',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
 ]);
 /** The server's certificate could not be verified, or the server has no TLS (the Node.js and mysql2 codes). */
 const TLS_ERRORS = new Set([
@@ -47,13 +59,24 @@ const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNR
 interface DriverError {
   code?: string;
   errno?: number;
+  sqlState?: string;
   sqlMessage?: string;
+  fatal?: boolean;
   message?: string;
 }
 
+/**
+ * SQLSTATE classes about one row's values: 22 data exception (too long, out
+ * of range, incorrect value), 23 integrity constraint (duplicate key, foreign
+ * key, NOT NULL, CHECK), 45 a trigger's own SIGNAL, whatever MYSQL_ERRNO it sets.
+ */
+const ROW_SQLSTATE = /^(22|23|45)/;
+
 export function isRowError(error: unknown): boolean {
   const e = error as DriverError;
-  return (e.code !== undefined && ROW_ERRORS.has(e.code)) || (e.errno !== undefined && ROW_ERRNOS.has(e.errno));
+  if (e.code !== undefined && ROW_ERRORS.has(e.code)) return true;
+  if (e.errno !== undefined && ROW_ERRNOS.has(e.errno)) return true;
+  return e.sqlState !== undefined && ROW_SQLSTATE.test(e.sqlState);
 }
 
 /** The database's own words for an error. */
@@ -77,7 +100,8 @@ export function mysqlError(error: unknown, server: string, doing: string): Batch
   if (UNREACHABLE.has(code)) return new UnreachableError(`cannot reach ${server} (${code})`, { cause: error });
   if (code === 'ER_BAD_DB_ERROR') return new ConnectionError(`${server}: ${driverMessage(error)}`, { cause: error });
   if (code === 'ER_NO_SUCH_TABLE' || code === 'ER_BAD_FIELD_ERROR') return new JobError(text, { cause: error });
-  if (RETRYABLE.has(code)) return new RetryableError(text, { cause: error });
+  // A fatal driver error leaves the connection dead (the server went away mid-query): a new connection may work.
+  if (RETRYABLE.has(code) || (e.fatal && !code.startsWith('ER_'))) return new RetryableError(text, { cause: error });
   return new StatementError(text, { cause: error });
 }
 

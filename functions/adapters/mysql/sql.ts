@@ -45,11 +45,6 @@ export function swapTag(table: string): string | null {
 /** Every table of a database: what a mistyped table name is compared with. */
 export const TABLE_NAMES = 'SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?';
 
-/** The columns of each primary and unique key of a table. */
-export const UNIQUE_KEYS = `
-  SELECT INDEX_NAME AS indexName, COLUMN_NAME AS name FROM information_schema.STATISTICS
-   WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0 ORDER BY INDEX_NAME, SEQ_IN_INDEX`;
-
 export const LIST_TABLES = 'SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME LIKE ?';
 
 // ---- target schema ------------------------------------------------------------
@@ -177,6 +172,27 @@ export function encodeTsvRows(rows: readonly OutRow[], columns: readonly TargetC
     lines[r] = plain ? (row as string[]).join('\t') : row.map((v, i) => (v === null ? '\\N' : escape[i] ? v.replace(TSV_SPECIALS, (c) => TSV_ESCAPES[c]) : v)).join('\t');
   }
   return lines.join('\n') + '\n';
+}
+
+/** The columns of each unique key (the primary key among them), in index order. */
+export const UNIQUE_KEYS = `
+  SELECT INDEX_NAME AS indexName, COLUMN_NAME AS columnName FROM information_schema.STATISTICS
+   WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0
+   ORDER BY INDEX_NAME, SEQ_IN_INDEX`;
+
+/** Whether a column's text goes to the database as hex (binary kinds): its key is compared as hex. */
+export const isHexColumn = (col: TargetColumn) => /binary|blob/.test(col.dataType);
+
+/**
+ * The rows among `keys` (values of `columns`, as the rows carry them) that
+ * the table already holds, one row of key texts each: binary as hex.
+ */
+export function existingKeysSql(table: string, columns: readonly TargetColumn[], keys: readonly OutRow[]): string {
+  const select = columns.map((c) => (isHexColumn(c) ? `HEX(${quoteId(c.name)})` : quoteId(c.name))).join(', ');
+  const literal = (c: TargetColumn, v: string | null) => valueSql(c, mysql.escape(v));
+  const tuples = keys.map((k) => (columns.length === 1 ? literal(columns[0], k[0]) : `(${columns.map((c, i) => literal(c, k[i])).join(',')})`));
+  const left = columns.length === 1 ? quoteId(columns[0].name) : `(${columns.map((c) => quoteId(c.name)).join(', ')})`;
+  return `SELECT ${select} FROM ${table} WHERE ${left} IN (${tuples.join(',')})`;
 }
 
 /** A multi-row INSERT (or REPLACE, or upsert) with every value escaped. */

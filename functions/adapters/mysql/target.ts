@@ -3,29 +3,32 @@ import type mysql from 'mysql2/promise';
 import { writeBisecting } from '../../core/bisect.ts';
 import { recordJson } from '../../core/convert.ts';
 import { JobError, RangeBusyError, StatementError } from '../../core/errors.ts';
+import { chunkRowBytes } from '../../core/consume.ts';
 import { isEnded, type RunStatus, runMovesTo } from '../../core/lifecycle.ts';
 import { MissingTableError } from '../../core/mapping.ts';
 import { didYouMean } from '../../core/suggest.ts';
-import { dirtyLimitReason } from '../../core/policy.ts';
+import { dirtyLimitReason, dirtyToStore } from '../../core/policy.ts';
 import type { Chunk, ChunkResult, DirtyRecord, OutRow, Row, SourceSchema, Target, TargetColumn } from '../../core/ports.ts';
 import { checkedQuery, driverMessage, isRowError, mysqlError } from './connect.ts';
 import { createTablePlan } from './create-table.ts';
 import {
   DESCRIBE_COLUMNS,
   encodeTsvRows,
+  existingKeysSql,
   insertSql,
+  isHexColumn,
   JSON_CHECKS,
   jsonCheckColumn,
   LIST_TABLES,
   loadDataSql,
   TABLE_NAMES,
-  UNIQUE_KEYS,
   type LedgerTables,
   quoteId,
   swapTables,
   swapTag,
   type TableName,
   toTargetColumn,
+  UNIQUE_KEYS,
   type WriteVerb,
 } from './sql.ts';
 
@@ -37,6 +40,8 @@ export interface MysqlTargetOptions {
   preSql: readonly string[];
   postSql: readonly string[];
   dirtyRecordLimit: number | null;
+  /** Full dirty records kept per run (channel.dirtyRecordsStored); the rest are only counted. */
+  dirtyRecordsStored: number;
   /** Use LOAD DATA LOCAL INFILE when the server allows it (MySQL 8 ships with it off). */
   loadData: boolean;
   /** The server, for messages. */
@@ -47,6 +52,12 @@ export interface MysqlTargetOptions {
 const PACKET_BYTES = 1 << 20;
 /** At most this many bytes of SQL in one multi-row INSERT. */
 const MAX_STATEMENT_BYTES = 4 << 20;
+/** Room in a packet for the statement around one row's values. */
+const PACKET_SLACK = 4096;
+/** Keys looked up per query by the duplicate-key pre-check. */
+const KEY_CHECK_ROWS = 5000;
+/** Dirty records inserted into the ledger per statement. */
+const DIRTY_ROWS_PER_INSERT = 500;
 
 interface Written {
   written: number;
@@ -64,6 +75,8 @@ interface Written {
  */
 export class MysqlTarget implements Target {
   private loadData: boolean | null;
+  private maxPacket: number | null = null;
+  private keys: Array<{ name: string; columns: string[] }> | null = null;
 
   constructor(
     private readonly pool: mysql.Pool,
@@ -93,11 +106,16 @@ export class MysqlTarget implements Target {
   }
 
   async uniqueKeys(): Promise<string[][]> {
+    return (await this.readKeys(this.pool)).map((k) => k.columns);
+  }
+
+  /** The table's primary and unique keys, each its name and columns in index order. */
+  private async readKeys(db: mysql.Pool | mysql.PoolConnection): Promise<Array<{ name: string; columns: string[] }>> {
     const { table, server } = this.options;
-    const rows = await checkedQuery<{ indexName: string; name: string }[]>(this.pool, server, 'reading the target keys', UNIQUE_KEYS, [table.database, table.table]);
+    const rows = await checkedQuery<{ indexName: string; columnName: string }[]>(db, server, 'reading the target keys', UNIQUE_KEYS, [table.database, table.table]);
     const keys = new Map<string, string[]>();
-    for (const r of rows) keys.set(r.indexName, [...(keys.get(r.indexName) ?? []), r.name]);
-    return [...keys.values()];
+    for (const r of rows) keys.set(r.indexName, [...(keys.get(r.indexName) ?? []), r.columnName]);
+    return [...keys].map(([name, columns]) => ({ name, columns }));
   }
 
   createPlan(schema: SourceSchema): { ddl: string; columns: TargetColumn[] } {
@@ -250,13 +268,17 @@ export class MysqlTarget implements Target {
 
   /** Records dirty rows and applies the run's limit; returns why the run failed, if it did. */
   private async addDirty(conn: mysql.PoolConnection, runId: string, dirty: DirtyRecord[]): Promise<string | null> {
-    const { ledger, dirtyRecordLimit } = this.options;
-    const values = dirty.map((d) => [runId, d.rangeId, d.column, d.reason, d.record]);
-    await conn.query(`INSERT INTO ${ledger.dirty} (run_id, range_id, column_name, reason, record, created_at) VALUES ${values.map(() => '(?, ?, ?, ?, ?, NOW(3))').join(', ')}`, values.flat());
+    const { ledger, dirtyRecordLimit, dirtyRecordsStored } = this.options;
+    // The run row is locked by this update until commit: consumers count, and keep records, one after another.
     await conn.query(`UPDATE ${ledger.runs} SET dirty_records = dirty_records + ?, updated_at = NOW(3) WHERE run_id = ?`, [dirty.length, runId]);
     const [[{ total }]] = (await conn.query(`SELECT dirty_records AS total FROM ${ledger.runs} WHERE run_id = ?`, [runId])) as unknown as [
       { total: string }[],
     ];
+    const kept = dirty.slice(0, dirtyToStore(Number(total) - dirty.length, dirty.length, dirtyRecordsStored));
+    for (let at = 0; at < kept.length; at += DIRTY_ROWS_PER_INSERT) {
+      const values = kept.slice(at, at + DIRTY_ROWS_PER_INSERT).map((d) => [runId, d.rangeId, d.column, d.reason, d.record]);
+      await conn.query(`INSERT INTO ${ledger.dirty} (run_id, range_id, column_name, reason, record, created_at) VALUES ${values.map(() => '(?, ?, ?, ?, ?, NOW(3))').join(', ')}`, values.flat());
+    }
     const reason = dirtyLimitReason(Number(total), dirtyRecordLimit);
     if (reason) {
       const from = runMovesTo('failed');
@@ -271,34 +293,110 @@ export class MysqlTarget implements Target {
   private async writeRows(conn: mysql.PoolConnection, chunk: Chunk): Promise<Written> {
     if (chunk.rows.length === 0) return { written: 0, bytes: 0, skipped: 0, rejected: [] };
     const mode = this.options.writeMode;
-    const data = Buffer.from(encodeTsvRows(chunk.rows, chunk.columns), 'utf8');
-    const bytes = data.length;
-    if (mode !== 'upsert' && (await this.canLoadData(conn))) {
-      await conn.query('SAVEPOINT batchsync_load');
-      const loaded = await this.load(conn, this.writeTable(chunk.runId), chunk.columns, data, mode === 'replace' ? 'REPLACE' : 'IGNORE');
-      if (loaded) {
-        const rows = chunk.rows.length;
-        const skipped = rows - loaded.affected;
-        // A clean load: every row in (insert), duplicates only skipped (ignore), nothing else to report (replace).
-        if (mode === 'insert' && loaded.warnings === 0 && skipped === 0) return { written: rows, bytes, skipped: 0, rejected: [] };
-        if (mode === 'ignore' && loaded.warnings === skipped) return { written: rows - skipped, bytes, skipped, rejected: [] };
-        if (mode === 'replace' && loaded.warnings === 0) return { written: rows, bytes, skipped: 0, rejected: [] };
+    const server = await this.serverSettings(conn);
+    const rejected: DirtyRecord[] = [];
+    let live = chunk.rows.map((_, i) => i);
+    // A row larger than one packet can never be sent: it is dirty before anything is tried.
+    const limit = server.maxPacket - PACKET_SLACK;
+    let bytes = 0;
+    live = live.filter((i) => {
+      const size = chunkRowBytes(chunk.rows[i]);
+      bytes += size;
+      if (size <= limit) return true;
+      rejected.push(this.rejectedRecord(chunk, i, `the row is ${size} bytes, more than the server's max_allowed_packet (${server.maxPacket} bytes)`, false));
+      return false;
+    });
+    if (live.length === 0) return { written: 0, bytes, skipped: 0, rejected };
+    if (mode !== 'upsert' && server.loadData) {
+      const verb = mode === 'replace' ? 'REPLACE' : 'IGNORE';
+      const first = await this.loadClean(conn, chunk, live, verb);
+      if (first) return { ...first, bytes, rejected };
+      // Insert mode: keys the table already holds are found with one query, and the rest loads again, whole.
+      if (mode === 'insert' && this.loadData !== false) {
+        const existing = await this.existingKeys(conn, chunk, live);
+        if (existing.size > 0) {
+          for (const [i, reason] of existing) rejected.push(this.rejectedRecord(chunk, i, reason));
+          live = live.filter((i) => !existing.has(i));
+          if (live.length === 0) return { written: 0, bytes, skipped: 0, rejected };
+          const second = await this.loadClean(conn, chunk, live, verb);
+          if (second) return { ...second, bytes, rejected };
+        }
       }
-      await conn.query('ROLLBACK TO SAVEPOINT batchsync_load');
     }
     const verb: WriteVerb = mode === 'ignore' ? 'INSERT IGNORE' : mode === 'replace' ? 'REPLACE' : 'INSERT';
-    return { ...(await this.insertBisecting(conn, chunk, verb, mode === 'upsert')), bytes };
+    const inserted = await this.insertBisecting(conn, chunk, live, verb, mode === 'upsert');
+    return { written: inserted.written, skipped: inserted.skipped, rejected: [...rejected, ...inserted.rejected], bytes };
   }
 
-  private async canLoadData(conn: mysql.PoolConnection): Promise<boolean> {
-    if (this.loadData === null) {
-      const [[row]] = (await conn.query('SELECT @@GLOBAL.local_infile AS on_')) as unknown as [{ on_: number | string }[]];
-      this.loadData = Number(row.on_) === 1;
+  /**
+   * LOAD DATA of the rows at `indexes` inside a savepoint; the counts when it
+   * went clean, else null with the savepoint rolled back (a warning, a
+   * skipped row, or a row-level error such as a trigger's SIGNAL).
+   */
+  private async loadClean(conn: mysql.PoolConnection, chunk: Chunk, indexes: readonly number[], verb: 'IGNORE' | 'REPLACE'): Promise<{ written: number; skipped: number } | null> {
+    const mode = this.options.writeMode;
+    const rows = indexes.length === chunk.rows.length ? chunk.rows : indexes.map((i) => chunk.rows[i]);
+    const data = Buffer.from(encodeTsvRows(rows, chunk.columns), 'utf8');
+    await conn.query('SAVEPOINT batchsync_load');
+    const loaded = await this.load(conn, this.writeTable(chunk.runId), chunk.columns, data, verb);
+    if (loaded) {
+      const skipped = rows.length - loaded.affected;
+      // A clean load: every row in (insert), duplicates only skipped (ignore), nothing else to report (replace).
+      if (mode === 'insert' && loaded.warnings === 0 && skipped === 0) return { written: rows.length, skipped: 0 };
+      if (mode === 'ignore' && loaded.warnings === skipped) return { written: rows.length - skipped, skipped };
+      if (mode === 'replace' && loaded.warnings === 0) return { written: rows.length, skipped: 0 };
     }
-    return this.loadData;
+    await conn.query('ROLLBACK TO SAVEPOINT batchsync_load');
+    return null;
   }
 
-  /** LOAD DATA LOCAL of the rows; null when the server refuses LOCAL (then never tried again). */
+  /** The table's unique keys, read once (the table exists by the first chunk). */
+  private async writeKeys(conn: mysql.PoolConnection): Promise<Array<{ name: string; columns: string[] }>> {
+    this.keys ??= await this.readKeys(conn);
+    return this.keys;
+  }
+
+  /**
+   * Rows whose unique key the table already holds, with the database's
+   * reason: one SELECT per key and a few thousand rows, instead of a
+   * bisection per row. A key that matches only in the database's collation
+   * (other case, trailing spaces) is left for the bisection to find.
+   */
+  private async existingKeys(conn: mysql.PoolConnection, chunk: Chunk, indexes: readonly number[]): Promise<Map<number, string>> {
+    const found = new Map<number, string>();
+    const table = this.writeTable(chunk.runId);
+    for (const key of await this.writeKeys(conn)) {
+      const positions = key.columns.map((name) => chunk.columns.findIndex((c) => c.name.toLowerCase() === name.toLowerCase()));
+      if (positions.some((p) => p < 0)) continue;
+      const columns = positions.map((p) => chunk.columns[p]);
+      const text = (values: readonly (string | null)[]) => JSON.stringify(values.map((v, i) => (v !== null && isHexColumn(columns[i]) ? v.toUpperCase() : v)));
+      // NULLs never clash in a unique key.
+      const candidates = indexes.filter((i) => !found.has(i) && positions.every((p) => chunk.rows[i][p] !== null));
+      for (let at = 0; at < candidates.length; at += KEY_CHECK_ROWS) {
+        const group = candidates.slice(at, at + KEY_CHECK_ROWS);
+        const keys = group.map((i) => positions.map((p) => chunk.rows[i][p]));
+        const [rows] = (await conn.query({ sql: existingKeysSql(table.sql, columns, keys), rowsAsArray: true })) as unknown as [unknown[][]];
+        if (rows.length === 0) continue;
+        const held = new Set(rows.map((r) => text(r.map((v) => (v === null ? null : String(v))))));
+        for (const [g, i] of group.entries()) {
+          if (held.has(text(keys[g]))) found.set(i, `Duplicate entry '${keys[g].join('-')}' for key '${key.name}'`);
+        }
+      }
+    }
+    return found;
+  }
+
+  /** What the server allows, read once: LOAD DATA LOCAL (MySQL 8 ships with it off) and the packet size. */
+  private async serverSettings(conn: mysql.PoolConnection): Promise<{ loadData: boolean; maxPacket: number }> {
+    if (this.maxPacket === null) {
+      const [[row]] = (await conn.query('SELECT @@GLOBAL.local_infile AS on_, @@max_allowed_packet AS packet')) as unknown as [{ on_: number | string; packet: number | string }[]];
+      this.loadData ??= Number(row.on_) === 1;
+      this.maxPacket = Number(row.packet);
+    }
+    return { loadData: this.loadData === true, maxPacket: this.maxPacket };
+  }
+
+  /** LOAD DATA LOCAL of the rows; null when the server refuses LOCAL (then never tried again) or rejects a row. */
   private async load(
     conn: mysql.PoolConnection,
     table: TableName,
@@ -319,6 +417,8 @@ export class MysqlTarget implements Target {
         this.loadData = false;
         return null;
       }
+      // IGNORE makes most row errors warnings, not a trigger's SIGNAL: the INSERTs find the row.
+      if (isRowError(error)) return null;
       throw error;
     }
   }
@@ -327,9 +427,8 @@ export class MysqlTarget implements Target {
    * Multi-row INSERTs (bounded in bytes); a statement the database rejects
    * for a row's sake is bisected to that row, which becomes a dirty record.
    */
-  private async insertBisecting(conn: mysql.PoolConnection, chunk: Chunk, verb: WriteVerb, upsert: boolean): Promise<Omit<Written, 'bytes'>> {
+  private async insertBisecting(conn: mysql.PoolConnection, chunk: Chunk, indexes: number[], verb: WriteVerb, upsert: boolean): Promise<Omit<Written, 'bytes'>> {
     const table = this.writeTable(chunk.runId);
-    const indexes = chunk.rows.map((_, i) => i);
     let affected = 0;
     const attempt = async (group: readonly number[]): Promise<string | null> => {
       const sql = insertSql(table.sql, chunk.columns, group.map((i) => chunk.rows[i]), verb, upsert);
@@ -348,16 +447,16 @@ export class MysqlTarget implements Target {
         rejected.push(this.rejectedRecord(chunk, item, reason));
       }
     }
-    const good = chunk.rows.length - rejected.length;
+    const good = indexes.length - rejected.length;
     // INSERT IGNORE skips silently: what it did not insert is counted as skipped. REPLACE and upsert count a row twice when they replace it.
     const written = verb === 'INSERT IGNORE' ? affected : good;
     return { written, skipped: good - written, rejected };
   }
 
-  private rejectedRecord(chunk: Chunk, index: number, reason: string): DirtyRecord {
+  private rejectedRecord(chunk: Chunk, index: number, reason: string, byDatabase = true): DirtyRecord {
     const names = chunk.sourceNames;
     const source: Row = chunk.sourceRows[index];
-    return { rangeId: chunk.rangeId, column: null, reason: `rejected by the database: ${reason}`, record: recordJson(names, source) };
+    return { rangeId: chunk.rangeId, column: null, reason: byDatabase ? `rejected by the database: ${reason}` : reason, record: recordJson(names, source) };
   }
 }
 
