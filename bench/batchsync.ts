@@ -59,9 +59,13 @@ export async function writeJob(name: string, source: object, table: string, work
   return path;
 }
 
-/** `batchsync run JOB --json --workers N`; throws unless it exits 0 with a succeeded run. */
-export async function runJob(jobPath: string, workers: number): Promise<BatchsyncRun> {
-  const command = [process.execPath, BIN, 'run', jobPath, '--json', '--workers', String(workers)];
+/**
+ * `batchsync run JOB --json`, as a user types it: the command decides whether
+ * to start worker processes (up to the job's maxConcurrency). Throws unless
+ * it exits 0 with a succeeded run.
+ */
+export async function runJob(jobPath: string): Promise<BatchsyncRun> {
+  const command = [process.execPath, BIN, 'run', jobPath, '--json'];
   const timed = existsSync(TIME);
   const cpuFile = join(DATA_DIR, `cpu-${process.pid}.txt`);
   const started = performance.now();

@@ -21,6 +21,7 @@ export interface BenchOptions {
   rows: number;
   /** Rows of the small job. */
   smallRows: number;
+  /** The jobs' channel.maxConcurrency: the most worker processes the command may start. */
   workers: number;
   /** Interleaved rounds: every case runs once per round; the table shows each case's median. */
   rounds: number;

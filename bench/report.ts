@@ -244,7 +244,7 @@ export function resultsMarkdown(report: Report): string {
 - machine: ${machine.cpus}, ${machine.memory} RAM
 - Node.js ${machine.node}, MariaDB ${machine.mariadb}, PostgreSQL ${machine.postgres}
 - batchsync: ${machine.revision}
-- command: \`${report.command}\` (${options.workers} consumer workers at most, ${options.rounds} rounds)
+- command: \`${report.command}\` (jobs with maxConcurrency ${options.workers}, ${options.rounds} rounds)
 - data: bigint key, varchar with CJK text, int, decimal(12,2), datetime
 
 ${resultsText(report)}

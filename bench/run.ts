@@ -234,7 +234,7 @@ async function defineCases(bench: Bench, targets: Set<string>): Promise<Case[]> 
 async function batchsync(bench: Bench, name: string, source: object, table: string, rows: number, dirty = 0, writeMode = 'insert'): Promise<Sample> {
   const { options } = bench;
   const job = await writeJob(`bench_${name}`, source, table, options.workers, writeMode);
-  const { summary, wallSeconds, cpuSeconds, rss } = await runJob(job, options.workers);
+  const { summary, wallSeconds, cpuSeconds, rss } = await runJob(job);
   if (summary.rowsRead !== rows || summary.rowsWritten !== rows - dirty || summary.dirtyRecords !== dirty) {
     throw new Error(
       `${name}: run ${summary.runId} read ${summary.rowsRead} rows, wrote ${summary.rowsWritten} with ${summary.dirtyRecords} dirty; expected ${rows}, ${rows - dirty}, ${dirty}`,

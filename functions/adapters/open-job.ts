@@ -8,14 +8,17 @@ import type { JobResources } from '../core/plan.ts';
 import type { Ledger, Source } from '../core/ports.ts';
 import { type DbConfig, type Engine, resolveDb, type ResolveContext } from './connections.ts';
 import { LocalStore } from './files/local-store.ts';
-import { createS3Client, type S3Options, s3OptionsFromEnv, S3Store } from './files/s3-store.ts';
+import type { S3Options } from './files/s3-store.ts';
 import { FilesSource } from './files/source.ts';
 import { checkedQuery, createMysqlPool } from './mysql/connect.ts';
 import { MysqlLedger } from './mysql/ledger.ts';
 import { MysqlSource } from './mysql/source.ts';
 import { emptyInsertSql, type LedgerTables, ledgerTables, tableName } from './mysql/sql.ts';
 import { MysqlTarget } from './mysql/target.ts';
-import { createPgPool, pgError, PostgresSource } from './postgres/source.ts';
+
+// pg and the S3 client are loaded by the first job that reads from them: a command or function that never does starts without them.
+const postgres = () => import('./postgres/source.ts');
+const s3Store = () => import('./files/s3-store.ts');
 
 export interface OpenerConfig extends ResolveContext {
   /** Connections per pool: the ranges one process works at once, plus the ledger's. */
@@ -87,12 +90,14 @@ export function createOpener(config: OpenerConfig): JobOpener {
   const mysqlFor = (conn: Connection, where: string) =>
     pooled(mysqlPools, conn, 'mysql', where, (db) => createMysqlPool(db, config.poolSize), (pool, db) => checkedQuery(pool, db.label, 'connecting', 'SELECT 1'));
 
-  const pgFor = (conn: Connection, where: string) =>
-    pooled(pgPools, conn, 'postgres', where, (db) => createPgPool(db, config.poolSize), (pool, db) =>
+  const pgFor = async (conn: Connection, where: string) => {
+    const { createPgPool, pgError } = await postgres();
+    return pooled(pgPools, conn, 'postgres', where, (db) => createPgPool(db, config.poolSize), (pool, db) =>
       pool.query('SELECT 1').catch((error) => {
         throw pgError(error, db.label, 'connecting');
       }),
     );
+  };
 
   /**
    * The pool every source read goes to: the replica when the job names one.
@@ -116,11 +121,12 @@ export function createOpener(config: OpenerConfig): JobOpener {
     const spec = job.source;
     if (spec.type === 'files') {
       if (spec.url.startsWith('file://')) return new FilesSource(new LocalStore(spec.url), spec);
+      const { createS3Client, s3OptionsFromEnv, S3Store } = await s3Store();
       s3 ??= createS3Client(config.s3 ?? s3OptionsFromEnv(config.env));
       return new FilesSource(new S3Store(s3, spec.url), spec);
     }
     if (spec.type === 'postgres') {
-      const { pool, config: db } = await readPool(spec, pgFor);
+      const [{ PostgresSource }, { pool, config: db }] = await Promise.all([postgres(), readPool(spec, pgFor)]);
       return new PostgresSource(pool, spec, db.label);
     }
     const { pool, config: db } = await readPool(spec, mysqlFor);

@@ -4,7 +4,6 @@ import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { JobOpener } from '../adapters/open-job.ts';
-import { SqsPoller, SqsQueue } from '../adapters/sqs.ts';
 import { BatchsyncError, describeError, JobError } from '../core/errors.ts';
 import { jobJsonSchema, JobFileError, type JobSpec, parseJob } from '../core/job-spec.ts';
 import { mapColumns } from '../core/mapping.ts';
@@ -186,8 +185,11 @@ async function commandWorker(opener: JobOpener): Promise<number> {
   process.once('SIGTERM', () => process.exit(0));
   // The run going away (killed, say) disconnects the channel: a worker does not outlive it.
   process.once('disconnect', () => process.exit(0));
+  // The SQS client loads while the run creates the queue.
+  const sqs = import('../adapters/sqs.ts');
   const config = WorkerConfig.parse(await new Promise((resolve) => process.once('message', resolve)));
-  const client = sqsClient(config.endpoint);
+  const { SqsPoller, SqsQueue } = await sqs;
+  const client = await sqsClient(config.endpoint);
   await runWorker({
     poller: new SqsPoller(client, config.queueUrl),
     queueArn: config.queueArn,

@@ -30,6 +30,12 @@ export interface PlanRequest {
    * to the messages already queued (a duplicate trigger).
    */
   resume: boolean;
+  /**
+   * Bytes of source per range: a small source makes one or two ranges
+   * instead of RANGES_PER_CONSUMER per consumer. Absent, or a source that
+   * cannot estimate its size: RANGES_PER_CONSUMER per consumer.
+   */
+  rangeBytes?: number;
 }
 
 export interface PlanResult {
@@ -42,6 +48,14 @@ export interface PlanResult {
 
 /** Ranges to aim for: enough that consumers finishing at different times stay busy. */
 export const RANGES_PER_CONSUMER = 4;
+
+/** Ranges to cut: RANGES_PER_CONSUMER per consumer, fewer when the source is small for `rangeBytes` a range. */
+export async function rangeCount(source: Source, maxConcurrency: number, rangeBytes: number | undefined): Promise<number> {
+  const most = maxConcurrency * RANGES_PER_CONSUMER;
+  const bytes = rangeBytes === undefined ? null : ((await source.estimateBytes?.()) ?? null);
+  if (bytes === null || rangeBytes === undefined) return most;
+  return Math.max(1, Math.min(most, Math.ceil(bytes / rangeBytes)));
+}
 
 /**
  * Plans a run: resolves the scheduling variables, checks the column mapping
@@ -80,7 +94,7 @@ export async function planRun(request: PlanRequest, deps: PlannerDeps): Promise<
     }
     // A planner that died after recording the ranges left them as they were: keep them.
     if ((await ledger.listRanges(runId)).length === 0) {
-      await ledger.addRanges(runId, await source.plan(job.channel.maxConcurrency * RANGES_PER_CONSUMER));
+      await ledger.addRanges(runId, await source.plan(await rangeCount(source, job.channel.maxConcurrency, request.rangeBytes)));
     }
     const queued = await enqueue(runId, job, ledger, deps.queue);
     await ledger.setRunStatus(runId, 'running');

@@ -38,6 +38,8 @@ export interface Source {
   columns(): Promise<SourceColumn[]>;
   /** Cuts the source into about `ranges` ranges of similar size, without reading it all. */
   plan(ranges: number): Promise<RangeSpec[]>;
+  /** About how many bytes the source holds (table or files on disk), without reading it; null when unknown. */
+  estimateBytes?(): Promise<number | null>;
   /** Streams the range's rows after `after` (from its start when null) in batches of about `batchRows`. */
   read(range: RangeSpec, after: Checkpoint | null, batchRows: number): AsyncIterable<Batch>;
 }

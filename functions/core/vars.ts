@@ -8,6 +8,11 @@ import type { Connection, JobSpec } from './job-spec.ts';
  */
 
 function partsIn(time: Date, timeZone: string): Record<string, string> {
+  // UTC needs no formatter: making the first Intl one loads time zone data, a noticeable part of a small run's start-up.
+  if ((timeZone === 'UTC' || timeZone === 'Etc/UTC') && time.getUTCFullYear() >= 1000 && time.getUTCFullYear() <= 9999) {
+    const [year, month, day, hour, minute, second] = time.toISOString().split(/[-T:.]/);
+    return { year, month, day, hour, minute, second };
+  }
   const format = new Intl.DateTimeFormat('en-CA', {
     timeZone,
     hourCycle: 'h23',

@@ -76,6 +76,10 @@ export class FilesSource implements Source {
     return out;
   }
 
+  async estimateBytes(): Promise<number> {
+    return (await this.store.list()).reduce((sum, f) => sum + f.size, 0);
+  }
+
   async *read(range: RangeSpec, after: Checkpoint | null, batchRows: number): AsyncGenerator<Batch> {
     const { parts } = range.bounds as Bounds;
     const projection = this.projection((await this.fileColumns()).names);

@@ -38,6 +38,9 @@ const SAMPLE_KEYS = 20_000;
 /** A sample of fewer matching rows is retried ten times larger (a selective `where`). */
 const MIN_SAMPLE_ROWS = 5000;
 
+/** PostgreSQL's page size: TABLE_BLOCKS counts pages of it. */
+const PG_BLOCK_BYTES = 8192;
+
 /** A pg or network error as one of ours, naming the server. */
 export function pgError(error: unknown, server: string, doing: string): BatchsyncError {
   if (error instanceof BatchsyncError) return error;
@@ -100,6 +103,10 @@ export class PostgresSource implements Source {
     }
     if (key.some((c) => !c.notNull)) out.push(this.range({ by: 'null-key', key: names }));
     return out;
+  }
+
+  async estimateBytes(): Promise<number> {
+    return (await this.blocks()) * PG_BLOCK_BYTES;
   }
 
   async *read(range: RangeSpec, after: Checkpoint | null, batchRows: number): AsyncGenerator<Batch> {
