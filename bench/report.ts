@@ -159,9 +159,9 @@ function bundleTable(report: Report): string {
     .filter((c) => c.group === 'bundle')
     .map((c) => {
       const m = medians(c);
-      return [c.label.split(' (')[0], fixed((c.bytes ?? 0) / 2 ** 20), m ? fixed(m.seconds * 1000, 0) : 'not run'];
+      return [c.label.split(' (')[0], fixed((c.bytes ?? 0) / 2 ** 20), m ? fixed(m.seconds * 1000, 0) : 'not run', m?.cpuSeconds != null ? fixed(m.cpuSeconds * 1000, 0) : '–'];
     });
-  return table(['Lambda bundle', 'size, MB', 'import, ms'], rows);
+  return table(['Lambda bundle', 'size, MB', 'import, ms', 'CPU of the import, ms'], rows);
 }
 
 interface Goal {
@@ -188,6 +188,8 @@ function goals(report: Report): Goal[] {
   const pgCpu = pg?.cpuSeconds != null ? (pg.cpuSeconds * 1e6) / report.options.rows : null;
   const bundles = report.cases.filter((c) => c.group === 'bundle').map((c) => medians(c)?.seconds ?? null);
   const slowest = bundles.length && bundles.every((b) => b !== null) ? Math.max(...(bundles as number[])) * 1000 : null;
+  const cpus = report.cases.filter((c) => c.group === 'bundle').map((c) => medians(c)?.cpuSeconds ?? null);
+  const slowestCpu = cpus.length && cpus.every((b) => b !== null) ? Math.max(...(cpus as number[])) * 1000 : null;
   return [
     goal('PostgreSQL → MySQL, whole command ≥ 0.75× the pipe', speed(pg, find(report, 'pipe')), times, (v) => v >= 0.75),
     goal('CSV → MySQL, whole command ≥ 0.70× mariadb LOAD DATA', speed(csv, find(report, 'load')), times, (v) => v >= 0.7),
@@ -195,7 +197,7 @@ function goals(report: Report): Goal[] {
     goal("small job within 3× the pipe's time", small && find(report, 'small_pipe') ? small.seconds / (find(report, 'small_pipe') as Medians).seconds : null, times, (v) => v <= 3),
     goal('one-row job ≤ 0.4 s', one?.seconds ?? null, (v) => `${v.toFixed(2)} s`, (v) => v <= 0.4),
     goal('≤ 2.5 CPU-s per 1M rows, PostgreSQL → MySQL', pgCpu, (v) => `${v.toFixed(2)} s`, (v) => v <= 2.5),
-    goal('each Lambda bundle imports in ≤ 300 ms', slowest, (v) => `${v.toFixed(0)} ms (slowest)`, (v) => v <= 300),
+    goal('each Lambda bundle imports in ≤ 300 ms', slowest, (v) => `${v.toFixed(0)} ms (slowest; CPU ${slowestCpu?.toFixed(0) ?? '–'} ms)`, (v) => v <= 300),
     goal('1% dirty rows ≥ 0.7× the clean speed (run durations)', rate(dirty) && rate(csv) ? (rate(dirty) as number) / (rate(csv) as number) : null, times, (v) => v >= 0.7),
   ];
 }
@@ -270,7 +272,8 @@ median over the rounds; only ratios within one run compare.
 - **Lambda bundle**: each handler bundled by esbuild with the stack's options
   (infra/stack.ts), imported with \`await import()\` in a fresh \`node\` with
   the function's environment (NODE_OPTIONS=--enable-source-maps, the
-  BATCHSYNC_ variables), timed inside that process.
+  BATCHSYNC_ variables), timed inside that process: wall clock, and the CPU
+  time of the import (process.cpuUsage), which a busy machine inflates less.
 - every target was checked after every round to hold exactly its rows
   (count, sum of num, sum of amount, characters of education), then dropped.
 

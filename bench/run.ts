@@ -223,7 +223,10 @@ async function defineCases(bench: Bench, targets: Set<string>): Promise<Case[]> 
         bytes: bundle.bytes,
         skipped: null,
         samples: [],
-        measure: async () => wall((await importMs(bundle)) / 1000),
+        measure: async () => {
+          const { wallMs, cpuMs } = await importMs(bundle);
+          return { seconds: wallMs / 1000, runSeconds: null, cpuSeconds: cpuMs / 1000 };
+        },
       });
     }
   }
