@@ -1,6 +1,7 @@
 /** Runs a job through the `batchsync run` command, as a user would, timing it and watching its memory. */
 import { spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { BIN, DATA_DIR, MYSQL_URL } from './config.ts';
@@ -24,10 +25,19 @@ export interface RunSummary {
 
 export interface BatchsyncRun {
   summary: RunSummary;
-  /** The whole command, node and tsx start-up included. */
+  /** The whole command, Node.js start-up and shutdown included. */
   wallSeconds: number;
+  /** User + system CPU seconds of the command and its worker processes (null without /usr/bin/time). */
+  cpuSeconds: number | null;
   rss: PeakRss;
 }
+
+/**
+ * GNU time reports the rusage of its child and of every descendant that was
+ * waited for: the command and its worker processes (the run waits for them
+ * to exit), not the databases.
+ */
+const TIME = '/usr/bin/time';
 
 /** Stderr lines shown when a run fails: its last progress lines and the error. */
 const STDERR_TAIL_LINES = 30;
@@ -49,12 +59,19 @@ export async function writeJob(name: string, source: object, table: string, work
   return path;
 }
 
-/** `batchsync run JOB --json --workers N`; throws unless it exits 0 with a succeeded run. */
-export async function runJob(jobPath: string, workers: number): Promise<BatchsyncRun> {
+/**
+ * `batchsync run JOB --json`, as a user types it: the command decides whether
+ * to start worker processes (up to the job's maxConcurrency). Throws unless
+ * it exits 0 with a succeeded run.
+ */
+export async function runJob(jobPath: string): Promise<BatchsyncRun> {
+  const command = [process.execPath, BIN, 'run', jobPath, '--json'];
+  const timed = existsSync(TIME);
+  const cpuFile = join(DATA_DIR, `cpu-${process.pid}.txt`);
   const started = performance.now();
-  const child = spawn(process.execPath, [BIN, 'run', jobPath, '--json', '--workers', String(workers)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = timed
+    ? spawn(TIME, ['-f', '%U %S', '-o', cpuFile, ...command], { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
@@ -64,7 +81,7 @@ export async function runJob(jobPath: string, workers: number): Promise<Batchsyn
     child.once('close', (code) => resolve({ code, wallSeconds: (performance.now() - started) / 1000 }));
   });
   // No pid means the spawn itself failed, and `exited` rejects with why.
-  const watch = child.pid === undefined ? null : watchPeakRss(child.pid);
+  const watch = child.pid === undefined ? null : watchPeakRss(child.pid, timed);
   let code: number | null;
   let wallSeconds: number;
   let rss: PeakRss;
@@ -80,7 +97,15 @@ export async function runJob(jobPath: string, workers: number): Promise<Batchsyn
     const why = summary ? `status ${summary.status}, error: ${summary.error}` : 'no JSON summary on stdout';
     throw new Error(`batchsync run ${jobPath} exited ${code} (${why})\n--- stderr (last lines) ---\n${tail}`);
   }
-  return { summary, wallSeconds, rss };
+  return { summary, wallSeconds, cpuSeconds: timed ? await readCpu(cpuFile) : null, rss };
+}
+
+async function readCpu(path: string): Promise<number> {
+  const text = await readFile(path, 'utf8');
+  await rm(path, { force: true });
+  const [user, sys] = text.trim().split('\n').at(-1)!.split(' ').map(Number);
+  if (!Number.isFinite(user) || !Number.isFinite(sys)) throw new Error(`${TIME} wrote no CPU times: ${text}`);
+  return user + sys;
 }
 
 function lastJsonLine(stdout: string): RunSummary | null {

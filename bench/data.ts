@@ -7,13 +7,13 @@ import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type pg from 'pg';
 import { DATA_DIR } from './config.ts';
-import { checksumSql, COLUMNS, expectedChecksum, isDirty, LEVELS, PG_FILL_SQL, PG_SOURCE_DDL, rowFields, sameChecksum, toChecksum } from './rows.ts';
+import { checksumSql, COLUMNS, expectedChecksum, isDirty, LEVELS, pgFillSql, pgSourceDdl, rowFields, sameChecksum, toChecksum } from './rows.ts';
 
 export const CSV_FILES = 4;
 /** Lines joined per write: few enough syscalls without holding a whole file in memory. */
 const LINES_PER_WRITE = 10_000;
 /** Bump when `rowFields` or the file layout changes, so older files are regenerated. */
-const FILES_VERSION = 2;
+const FILES_VERSION = 3;
 
 export interface SourceFiles {
   csvDir: string;
@@ -82,21 +82,21 @@ async function writeRows(path: string, first: number, last: number, separator: s
 }
 
 /**
- * bench_src with rows 1..`rows`; reused when its checksum already matches
- * (checked rather than just counted, as the table outlives this script).
- * Returns whether it was reused.
+ * `table` (in public) with rows 1..`rows`; reused when its checksum already
+ * matches (checked rather than just counted, as the table outlives this
+ * script). Returns whether it was reused.
  */
-export async function ensurePgSource(client: pg.Client, rows: number): Promise<boolean> {
-  const exists = await client.query<{ t: string | null }>("SELECT to_regclass('public.bench_src')::text AS t");
+export async function ensurePgSource(client: pg.Client, rows: number, table = 'bench_src'): Promise<boolean> {
+  const exists = await client.query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [`public.${table}`]);
   if (exists.rows[0].t !== null) {
-    const found = await client.query<{ n: string; num: string; amount: string }>(checksumSql('bench_src'));
+    const found = await client.query<{ n: string; num: string; amount: string; chars: string }>(checksumSql(table, 'postgres'));
     if (sameChecksum(toChecksum(found.rows[0]), expectedChecksum(rows))) return true;
   }
-  await client.query('DROP TABLE IF EXISTS bench_src');
-  await client.query(PG_SOURCE_DDL);
-  await client.query(PG_FILL_SQL, [rows, [...LEVELS]]);
+  await client.query(`DROP TABLE IF EXISTS ${table}`);
+  await client.query(pgSourceDdl(table));
+  await client.query(pgFillSql(table), [rows, [...LEVELS]]);
   // The key after the fill: building the index once is faster than maintaining it row by row.
-  await client.query('ALTER TABLE bench_src ADD PRIMARY KEY (id)');
-  await client.query('ANALYZE bench_src');
+  await client.query(`ALTER TABLE ${table} ADD PRIMARY KEY (id)`);
+  await client.query(`ANALYZE ${table}`);
   return false;
 }

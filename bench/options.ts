@@ -3,31 +3,44 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BENCH_DIR } from './config.ts';
 
-export const CASES = ['load', 'csv', 'dirty', 'replace', 'upsert', 'pg', 'insert'] as const;
+/**
+ * load: the mariadb client's LOAD DATA (the reference); pipe: psql | mariadb;
+ * pandas: read_sql → to_sql; pg, csv: batchsync; dirty: CSV with 1% dirty
+ * rows; replace, upsert: CSV over existing rows (not run by default); small:
+ * the 100k-row job (pipe, pandas, batchsync); one: the one-row job; bundles:
+ * the Lambda bundles' import time.
+ */
+export const CASES = ['load', 'pipe', 'pandas', 'pg', 'csv', 'dirty', 'replace', 'upsert', 'small', 'one', 'bundles'] as const;
 export type CaseName = (typeof CASES)[number];
+const DEFAULT_CASES: readonly CaseName[] = CASES.filter((c) => c !== 'replace' && c !== 'upsert');
 
 export const DEFAULT_ROWS = 1_000_000;
+export const DEFAULT_SMALL_ROWS = 100_000;
 
 export interface BenchOptions {
   rows: number;
+  /** Rows of the small job. */
+  smallRows: number;
+  /** The jobs' channel.maxConcurrency: the most worker processes the command may start. */
   workers: number;
-  /** Rows of the row-by-row INSERT baseline: at a few thousand rows/s, all N would take minutes. */
-  sample: number;
+  /** Interleaved rounds: every case runs once per round; the table shows each case's median. */
+  rounds: number;
   only: ReadonlySet<CaseName>;
   out: string;
   /** The command as typed, for RESULTS.md. */
   command: string;
 }
 
-export const USAGE = `usage: npm run bench -- [--rows N] [--workers N] [--sample N] [--only ${CASES.join(',')}] [--out FILE]`;
+export const USAGE = `usage: npm run bench -- [--rows N] [--small-rows N] [--rounds N] [--workers N] [--only ${CASES.join(',')}] [--out FILE]`;
 
 export function parseOptions(argv: readonly string[]): BenchOptions {
   const { values } = parseArgs({
     args: [...argv],
     options: {
       rows: { type: 'string', default: String(DEFAULT_ROWS) },
+      'small-rows': { type: 'string', default: String(DEFAULT_SMALL_ROWS) },
       workers: { type: 'string', default: '2' },
-      sample: { type: 'string', default: '5000' },
+      rounds: { type: 'string', default: '3' },
       only: { type: 'string' },
       out: { type: 'string' },
     },
@@ -36,8 +49,9 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
   });
   return {
     rows: positiveInt(values.rows, 'rows'),
+    smallRows: positiveInt(values['small-rows'], 'small-rows'),
     workers: positiveInt(values.workers, 'workers'),
-    sample: positiveInt(values.sample, 'sample'),
+    rounds: positiveInt(values.rounds, 'rounds'),
     only: parseCases(values.only),
     // --out is relative to where the command was typed; the default sits next to this script.
     out: values.out === undefined ? resolve(BENCH_DIR, 'RESULTS.md') : resolve(values.out),
@@ -52,7 +66,7 @@ function positiveInt(text: string, name: string): number {
 }
 
 function parseCases(text: string | undefined): ReadonlySet<CaseName> {
-  if (text === undefined) return new Set(CASES);
+  if (text === undefined) return new Set(DEFAULT_CASES);
   const names = text.split(',').map((name) => name.trim());
   const unknown = names.filter((name) => !(CASES as readonly string[]).includes(name));
   if (unknown.length > 0) throw new Error(`--only: unknown case ${unknown.join(', ')}; the cases are ${CASES.join(', ')}`);

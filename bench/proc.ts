@@ -22,13 +22,16 @@ export interface RssWatch {
 
 const KB_PER_MB = 1024;
 
-/** Polls the run process and its worker children until stopped. */
-export function watchPeakRss(runPid: number, everyMs = 100): RssWatch {
+/** Polls the run process and its worker children until stopped; `wrapped`: `pid` is /usr/bin/time, whose child is the run. */
+export function watchPeakRss(pid: number, wrapped = false, everyMs = 100): RssWatch {
   const consumerKb = new Map<number, number>();
   let runKb: number | null = null;
   let stopped = false;
+  let runPid: number | null = wrapped ? null : pid;
 
   const poll = async () => {
+    runPid ??= (await childrenOf(pid))[0] ?? null;
+    if (runPid === null) return;
     const own = await peakRssKb(runPid);
     if (own !== null) runKb = Math.max(runKb ?? 0, own);
     for (const pid of await workerChildren(runPid)) {
@@ -85,14 +88,22 @@ function parentPid(stat: string): number {
  * command line, so an early "not a worker" would be wrong.
  */
 async function workerChildren(runPid: number): Promise<number[]> {
-  const pids = (await readdir('/proc')).filter((name) => /^\d+$/.test(name)).map(Number);
   const workers = await Promise.all(
-    pids.map(async (pid) => {
-      const stat = await readProc(`/proc/${pid}/stat`);
-      if (stat === null || parentPid(stat) !== runPid) return null;
+    (await childrenOf(runPid)).map(async (pid) => {
       const cmdline = await readProc(`/proc/${pid}/cmdline`);
       return cmdline?.split('\0').includes('worker') ? pid : null;
     }),
   );
   return workers.filter((pid): pid is number => pid !== null);
+}
+
+async function childrenOf(parent: number): Promise<number[]> {
+  const pids = (await readdir('/proc')).filter((name) => /^\d+$/.test(name)).map(Number);
+  const children = await Promise.all(
+    pids.map(async (pid) => {
+      const stat = await readProc(`/proc/${pid}/stat`);
+      return stat !== null && parentPid(stat) === parent ? pid : null;
+    }),
+  );
+  return children.filter((pid): pid is number => pid !== null);
 }

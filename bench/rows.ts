@@ -1,7 +1,7 @@
 /**
  * The benchmark's rows: five columns of everyday types, about 55 bytes a row
  * as text. Row `i` (1-based) is a pure function of `i`, written identically
- * by the file generator (here) and by PostgreSQL (`PG_FILL_SQL`), so every
+ * by the file generator (here) and by PostgreSQL (`pgFillSql`), so every
  * case loads the same data and a target can be checked against a checksum
  * computed here.
  */
@@ -9,8 +9,11 @@
 export const COLUMNS = ['id', 'education', 'num', 'amount', 'created'] as const;
 export const COLUMN_LIST = COLUMNS.join(', ');
 
-/** Some variety in string length; no delimiter, quote, backslash or newline, so CSV and TSV need no escaping. */
-export const LEVELS = ['education', 'primary school', 'high school', 'bachelor', 'master', 'doctorate'] as const;
+/**
+ * Some variety in string length, and CJK text (3 bytes a character in UTF-8);
+ * no delimiter, quote, backslash or newline, so CSV and TSV need no escaping.
+ */
+export const LEVELS = ['education', '小学 primary school', '高中 high school', '学士 bachelor', '硕士 master', '博士 doctorate'] as const;
 
 const EPOCH_MS = Date.UTC(2024, 0, 1);
 const CREATED_STEP_SECONDS = 17;
@@ -26,7 +29,7 @@ export function targetDdl(table: string): string {
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`;
 }
 
-export const PG_SOURCE_DDL = `CREATE TABLE bench_src (
+export const pgSourceDdl = (table: string) => `CREATE TABLE ${table} (
   id bigint NOT NULL,
   education varchar(255),
   num int,
@@ -35,10 +38,10 @@ export const PG_SOURCE_DDL = `CREATE TABLE bench_src (
 )`;
 
 /**
- * Fills bench_src with rows 1..$1, the same values as `rowFields` ($2 is
+ * Fills `table` with rows 1..$1, the same values as `rowFields` ($2 is
  * `LEVELS`). The series is bigint because `g * 7919` overflows int.
  */
-export const PG_FILL_SQL = `INSERT INTO bench_src (${COLUMN_LIST})
+export const pgFillSql = (table: string) => `INSERT INTO ${table} (${COLUMN_LIST})
 SELECT g,
        ($2::text[])[(g % ${LEVELS.length})::int + 1] || ' ' || (g % 97),
        (g * 7919) % 100000 - 50000,
@@ -71,29 +74,35 @@ export interface Checksum {
   rows: number;
   num: string;
   amount: string;
+  /** Characters of `education`: text mangled on the way (a wrong character set) changes it. */
+  chars: string;
 }
 
-/** A cheap content check on top of the row count: a loader that writes NULLs or truncates values fails it. */
-export function checksumSql(table: string): string {
-  return `SELECT COUNT(*) AS n, COALESCE(SUM(num), 0) AS num, COALESCE(SUM(amount), 0.00) AS amount FROM ${table}`;
+/** A cheap content check on top of the row count: a loader that writes NULLs, truncates values or mangles text fails it. */
+export function checksumSql(table: string, engine: 'mysql' | 'postgres'): string {
+  const chars = engine === 'mysql' ? 'CHAR_LENGTH' : 'LENGTH';
+  return `SELECT COUNT(*) AS n, COALESCE(SUM(num), 0) AS num, COALESCE(SUM(amount), 0.00) AS amount, COALESCE(SUM(${chars}(education)), 0) AS chars FROM ${table}`;
 }
 
 export function expectedChecksum(rows: number): Checksum {
   let sumNum = 0;
   let sumCents = 0;
-  // Both sums stay far below 2^53 for any row count this benchmark can take.
+  let chars = 0;
+  const levelChars = LEVELS.map((level) => [...level].length);
+  // The sums stay far below 2^53 for any row count this benchmark can take.
   for (let i = 1; i <= rows; i++) {
     sumNum += num(i);
     sumCents += amountCents(i);
+    chars += levelChars[i % LEVELS.length] + 1 + String(i % 97).length;
   }
-  return { rows, num: String(sumNum), amount: formatCents(sumCents) };
+  return { rows, num: String(sumNum), amount: formatCents(sumCents), chars: String(chars) };
 }
 
 /** A database's answer to `checksumSql` (drivers differ in number vs string) as a `Checksum`. */
-export function toChecksum(row: { n: unknown; num: unknown; amount: unknown }): Checksum {
-  return { rows: Number(row.n), num: String(row.num), amount: String(row.amount) };
+export function toChecksum(row: { n: unknown; num: unknown; amount: unknown; chars: unknown }): Checksum {
+  return { rows: Number(row.n), num: String(row.num), amount: String(row.amount), chars: String(row.chars) };
 }
 
 export function sameChecksum(a: Checksum, b: Checksum): boolean {
-  return a.rows === b.rows && a.num === b.num && a.amount === b.amount;
+  return a.rows === b.rows && a.num === b.num && a.amount === b.amount && a.chars === b.chars;
 }

@@ -1,8 +1,11 @@
 /**
- * `npm run bench`: how fast batchsync loads N rows into MySQL, from CSV files
- * and from PostgreSQL, next to LOAD DATA (the physical limit) and row-by-row
- * INSERTs (the naive baseline), all in one run so their ratios compare.
- * Prints the table and writes it, with the machine, to bench/RESULTS.md.
+ * `npm run bench`: how fast batchsync loads rows into MySQL, from PostgreSQL
+ * and from CSV files, next to the mariadb client's LOAD DATA (the limit), the
+ * psql | mariadb shell pipe and a pandas script; the 100k-row and one-row
+ * jobs; the CPU the command spends; the Lambda bundles' import time. Every
+ * case runs once per round and the rounds interleave, so slow phases of the
+ * shared machine fall on all cases alike; the table shows medians.
+ * Prints the tables and writes them, with the machine, to bench/RESULTS.md.
  */
 import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -11,36 +14,29 @@ import { pathToFileURL } from 'node:url';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { runJob, writeJob } from './batchsync.ts';
+import { buildBundles, importMs } from './bundles.ts';
 import { MYSQL_URL, PG_URL } from './config.ts';
 import { ensureFiles, ensurePgSource, type SourceFiles } from './data.ts';
-import { insertRowByRow, loadData, recreateTable, verifyDirtyLeftOut, verifyTable } from './mysql.ts';
+import { findPandas, mariadbLoadData, pandasCopy, shellPipe } from './external.ts';
+import { loadData, recreateTable, verifyDirtyLeftOut, verifyTable } from './mysql.ts';
+import { type BenchOptions, type CaseName, parseOptions, USAGE } from './options.ts';
+import { type Case, describeMachine, resultsMarkdown, resultsText, type Sample } from './report.ts';
 import { DIRTY_EVERY, dirtyRows } from './rows.ts';
-import { type BenchOptions, CASES, type CaseName, parseOptions, USAGE } from './options.ts';
-import { describeMachine, type Measurement, resultsMarkdown, resultsTable } from './report.ts';
 
-/** The target table of each case; all are dropped at the end. */
-const TABLES: Record<CaseName, string> = {
-  load: 'bench_load_dst',
-  csv: 'bench_csv_dst',
-  dirty: 'bench_dirty_dst',
-  replace: 'bench_replace_dst',
-  upsert: 'bench_upsert_dst',
-  pg: 'bench_pg_dst',
-  insert: 'bench_insert_dst',
-};
+/** The PostgreSQL sources: the large table, the small job's and the one-row job's. */
+const PG_TABLES = { large: 'bench_src', small: 'bench_src_small', one: 'bench_src_one' } as const;
+/** The MySQL target tables; each case recreates its own before every round, and all are dropped at the end. */
+const TARGET_PREFIX = 'bench_dst_';
 
 interface Bench {
   options: BenchOptions;
   my: mysql.Connection;
   pgc: pg.Client;
-  /** Present when a case that reads the files was selected. */
   files: SourceFiles | null;
-  /** Lines for under the results table. */
   notes: string[];
 }
 
 const log = (text: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${text}\n`);
-const mb = (value: number | null) => (value === null ? 'not seen' : `${value.toFixed(0)} MB`);
 
 async function main(argv: readonly string[]): Promise<number> {
   let options: BenchOptions;
@@ -52,73 +48,63 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const my = await mysql.createConnection({ uri: MYSQL_URL });
   const pgc = new pg.Client({ connectionString: PG_URL });
+  const targets = new Set<string>();
   try {
     await pgc.connect();
     const machine = await describeMachine(my, pgc);
     const bench: Bench = { options, my, pgc, files: null, notes: [] };
     await prepareSources(bench);
-    const measurements: Measurement[] = [];
-    for (const name of CASES) {
-      if (options.only.has(name)) measurements.push(...(await CASE_RUNNERS[name](bench)));
+    const cases = await defineCases(bench, targets);
+    for (let round = 1; round <= options.rounds; round++) {
+      for (const c of cases) {
+        if (c.skipped) continue;
+        log(`round ${round}/${options.rounds}: ${c.label}, ${c.rows.toLocaleString('en-US')} rows`);
+        c.samples.push(await c.measure());
+      }
     }
-    noteDirtyRatio(bench, measurements);
-    const report = { command: options.command, rows: options.rows, workers: options.workers, machine, measurements, notes: bench.notes };
-    process.stdout.write(`\n${resultsTable(measurements)}\n\n`);
+    const report = { command: options.command, options, machine, cases, notes: bench.notes };
+    process.stdout.write(`\n${resultsText(report)}\n`);
     await writeFile(options.out, resultsMarkdown(report));
     log(`wrote ${options.out}`);
     return 0;
   } finally {
-    await cleanUp(my, pgc);
+    try {
+      for (const table of targets) await my.query(`DROP TABLE IF EXISTS ${table}`);
+    } catch (error) {
+      // Logged, not thrown: a cleanup error must not hide the failure that got us here.
+      log(`could not drop the target tables: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    await Promise.allSettled([my.end(), pgc.end()]);
   }
-}
-
-/** The dirty case against the clean one, both at the run's own duration: issue 3 asks for at least 0.7×. */
-function noteDirtyRatio(bench: Bench, measurements: readonly Measurement[]): void {
-  const rate = (prefix: string) => {
-    const m = measurements.find((x) => x.label.startsWith(prefix) && x.label.endsWith(', run'));
-    return m ? m.rows / m.seconds : null;
-  };
-  const clean = rate('batchsync CSV → MySQL, run');
-  const dirty = rate(`batchsync CSV → MySQL, 1 row in ${DIRTY_EVERY} dirty`);
-  if (clean !== null && dirty !== null) bench.notes.push(`1% dirty rows against none, rows read per second: ${(dirty / clean).toFixed(2)}×`);
-}
-
-/**
- * Drops the targets, even after a failure (each case recreates its own, so a
- * re-run needs none); a cleanup error is logged rather than thrown, so it
- * cannot hide the failure that got us here.
- */
-async function cleanUp(my: mysql.Connection, pgc: pg.Client): Promise<void> {
-  try {
-    for (const table of Object.values(TABLES)) await my.query(`DROP TABLE IF EXISTS ${table}`);
-  } catch (error) {
-    log(`could not drop the target tables: ${error instanceof Error ? error.message : String(error)}`);
-  }
-  await Promise.allSettled([my.end(), pgc.end()]);
 }
 
 /** Generates (or reuses) only the sources the selected cases read. */
 async function prepareSources(bench: Bench): Promise<void> {
-  const { only } = bench.options;
+  const { only, rows, smallRows } = bench.options;
+  const has = (...names: CaseName[]) => names.some((n) => only.has(n));
   const generated: boolean[] = [];
-  if (['load', 'csv', 'dirty', 'replace', 'upsert'].some((c) => only.has(c as CaseName))) {
+  if (has('load', 'csv', 'dirty', 'replace', 'upsert')) {
     const started = performance.now();
-    bench.files = await ensureFiles(bench.options.rows);
-    generated.push(noteSource(bench, 'CSV and TSV files', bench.files.reused, started));
+    bench.files = await ensureFiles(rows);
+    generated.push(noteSource(bench, 'CSV and TSV files', rows, bench.files.reused, started));
   }
-  if (only.has('pg')) {
+  const tables: [string, number, boolean][] = [
+    [PG_TABLES.large, rows, has('pipe', 'pandas', 'pg')],
+    [PG_TABLES.small, smallRows, has('small')],
+    [PG_TABLES.one, 1, has('one')],
+  ];
+  for (const [table, n, wanted] of tables) {
+    if (!wanted) continue;
     const started = performance.now();
-    generated.push(noteSource(bench, 'PostgreSQL table bench_src', await ensurePgSource(bench.pgc, bench.options.rows), started));
+    generated.push(noteSource(bench, `PostgreSQL table ${table}`, n, await ensurePgSource(bench.pgc, n, table), started));
   }
   if (generated.includes(true)) await flushGenerated(bench.pgc);
 }
 
-/** Logs and notes where a source came from; returns whether it was generated. */
-function noteSource(bench: Bench, what: string, reused: boolean, started: number): boolean {
-  const rows = bench.options.rows.toLocaleString('en-US');
+function noteSource(bench: Bench, what: string, rows: number, reused: boolean, started: number): boolean {
   const text = reused
-    ? `${what}: reused from an earlier run (already ${rows} rows)`
-    : `${what}: generated, ${rows} rows in ${((performance.now() - started) / 1000).toFixed(1)} s`;
+    ? `${what}: reused from an earlier run (already ${rows.toLocaleString('en-US')} rows)`
+    : `${what}: generated, ${rows.toLocaleString('en-US')} rows in ${((performance.now() - started) / 1000).toFixed(1)} s`;
   log(text);
   bench.notes.push(text);
   return !reused;
@@ -130,15 +116,12 @@ function noteSource(bench: Bench, what: string, reused: boolean, started: number
  * first cases and competes with them for the disk.
  */
 async function flushGenerated(pgc: pg.Client): Promise<void> {
-  const started = performance.now();
   try {
     await pgc.query('CHECKPOINT');
   } catch (error) {
-    // Only superusers (and pg_checkpoint members) may; the measurements are still valid, just noisier.
-    log(`no CHECKPOINT after generating bench_src: ${error instanceof Error ? error.message : String(error)}`);
+    log(`no CHECKPOINT after generating the sources: ${error instanceof Error ? error.message : String(error)}`);
   }
   execFileSync('sync');
-  log(`flushed the generated sources to disk in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }
 
 function requireFiles(bench: Bench): SourceFiles {
@@ -146,101 +129,123 @@ function requireFiles(bench: Bench): SourceFiles {
   return bench.files;
 }
 
-const CASE_RUNNERS: Record<CaseName, (bench: Bench) => Promise<Measurement[]>> = {
-  async load(bench) {
-    const { my, options } = bench;
-    const label = 'LOAD DATA LOCAL INFILE (TSV)';
-    log(`${label}: ${options.rows} rows`);
-    await recreateTable(my, TABLES.load);
-    const seconds = await loadData(my, TABLES.load, requireFiles(bench).tsvPath);
-    await verifyTable(my, TABLES.load, options.rows);
-    return [{ label, rows: options.rows, seconds, consumerRssMb: null, reference: true }];
-  },
+/** The selected cases, in the order every round runs them. */
+async function defineCases(bench: Bench, targets: Set<string>): Promise<Case[]> {
+  const { options, my } = bench;
+  const { only, rows, smallRows } = options;
+  const cases: Case[] = [];
+  const python = only.has('pandas') || only.has('small') ? findPandas() : null;
+  const noPandas = 'skipped: no python3 with pandas, sqlalchemy, pymysql and psycopg2 (Debian: python3-pandas python3-sqlalchemy python3-pymysql python3-psycopg2)';
+  if (python === null && (only.has('pandas') || only.has('small'))) log(`pandas ${noPandas}`);
 
-  csv: (bench) =>
-    batchsyncCase(bench, 'csv', 'batchsync CSV → MySQL', {
-      type: 'files',
-      // A directory URL needs its trailing slash; pathToFileURL drops it.
-      url: `${pathToFileURL(requireFiles(bench).csvDir).href}/`,
-      format: 'csv',
-    }),
+  /** A case loading `n` rows into a fresh target, checked after every round. */
+  const loading = (id: string, group: Case['group'], label: string, n: number, measure: (table: string) => Promise<Sample>, skipped: string | null = null) => {
+    const table = `${TARGET_PREFIX}${id}`;
+    targets.add(table);
+    cases.push({
+      id,
+      group,
+      label,
+      rows: n,
+      skipped,
+      samples: [],
+      async measure() {
+        await recreateTable(my, table);
+        const sample = await measure(table);
+        await verifyTable(my, table, n);
+        return sample;
+      },
+    });
+  };
+  const wall = (seconds: number): Sample => ({ seconds, runSeconds: null, cpuSeconds: null });
+  const pgSource = (table: string) => ({ type: 'postgres', connection: { url: PG_URL }, table: `public.${table}` });
+  const csvSource = (dir: string) => ({ type: 'files', url: `${pathToFileURL(dir).href}/`, format: 'csv' });
 
-  dirty: (bench) =>
-    batchsyncCase(bench, 'dirty', `batchsync CSV → MySQL, 1 row in ${DIRTY_EVERY} dirty`, {
-      type: 'files',
-      url: `${pathToFileURL(requireFiles(bench).dirtyCsvDir).href}/`,
-      format: 'csv',
-    }),
-
-  replace: (bench) => overExistingRows(bench, 'replace'),
-  upsert: (bench) => overExistingRows(bench, 'upsert'),
-
-  pg: (bench) =>
-    batchsyncCase(bench, 'pg', 'batchsync PostgreSQL → MySQL', {
-      type: 'postgres',
-      connection: { url: PG_URL },
-      table: 'public.bench_src',
-    }),
-
-  async insert(bench) {
-    const { my, options } = bench;
-    const rows = Math.min(options.sample, options.rows);
-    const label = `row-by-row INSERT (sample of ${rows.toLocaleString('en-US')})`;
-    log(`${label}`);
-    await recreateTable(my, TABLES.insert);
-    const seconds = await insertRowByRow(my, TABLES.insert, rows);
-    await verifyTable(my, TABLES.insert, rows);
-    return [{ label, rows, seconds, consumerRssMb: null }];
-  },
-};
-
-/**
- * The CSV job in `replace` or `upsert` mode over a table that already holds
- * every row (loaded untimed with LOAD DATA): each row replaces or updates one.
- */
-async function overExistingRows(bench: Bench, mode: 'replace' | 'upsert'): Promise<Measurement[]> {
-  await recreateTable(bench.my, TABLES[mode]);
-  await loadData(bench.my, TABLES[mode], requireFiles(bench).tsvPath);
-  const source = { type: 'files', url: `${pathToFileURL(requireFiles(bench).csvDir).href}/`, format: 'csv' };
-  return batchsyncCase(bench, mode, `batchsync CSV → MySQL, ${mode} over existing rows`, source, true);
+  if (only.has('load')) loading('load', 'large', '`mariadb` client, LOAD DATA LOCAL INFILE of a TSV file', rows, async (t) => wall(await mariadbLoadData(t, requireFiles(bench).tsvPath)));
+  if (only.has('pipe')) loading('pipe', 'large', "`psql \\copy … TO STDOUT | mariadb LOAD DATA LOCAL INFILE '/dev/stdin'`", rows, async (t) => wall(await shellPipe(PG_TABLES.large, t)));
+  if (only.has('pandas')) loading('pandas', 'large', 'pandas read_sql → to_sql (SQLAlchemy, PyMySQL, chunks of 10k)', rows, async (t) => wall(await pandasCopy(python as string, PG_TABLES.large, t)), python ? null : noPandas);
+  if (only.has('pg')) loading('pg', 'large', '`batchsync run`, PostgreSQL → MySQL', rows, (t) => batchsync(bench, 'pg', pgSource(PG_TABLES.large), t, rows));
+  if (only.has('csv')) loading('csv', 'large', '`batchsync run`, CSV → MySQL', rows, (t) => batchsync(bench, 'csv', csvSource(requireFiles(bench).csvDir), t, rows));
+  if (only.has('dirty')) {
+    const table = `${TARGET_PREFIX}dirty`;
+    targets.add(table);
+    const dirty = dirtyRows(rows);
+    cases.push({
+      id: 'dirty',
+      group: 'large',
+      label: `\`batchsync run\`, CSV → MySQL, 1 row in ${DIRTY_EVERY} dirty`,
+      rows,
+      skipped: null,
+      samples: [],
+      async measure() {
+        await recreateTable(my, table);
+        const sample = await batchsync(bench, 'dirty', csvSource(requireFiles(bench).dirtyCsvDir), table, rows, dirty);
+        await verifyDirtyLeftOut(my, table, rows - dirty);
+        return sample;
+      },
+    });
+  }
+  for (const mode of ['replace', 'upsert'] as const) {
+    if (!only.has(mode)) continue;
+    const table = `${TARGET_PREFIX}${mode}`;
+    targets.add(table);
+    cases.push({
+      id: mode,
+      group: 'large',
+      label: `\`batchsync run\`, CSV → MySQL, ${mode} over existing rows`,
+      rows,
+      skipped: null,
+      samples: [],
+      async measure() {
+        // Every row already there (loaded untimed), so each written row replaces or updates one.
+        await recreateTable(my, table);
+        await loadData(my, table, requireFiles(bench).tsvPath);
+        const sample = await batchsync(bench, mode, csvSource(requireFiles(bench).csvDir), table, rows, 0, mode);
+        await verifyTable(my, table, rows);
+        return sample;
+      },
+    });
+  }
+  if (only.has('small')) {
+    loading('small_pipe', 'small', 'psql | mariadb pipe', smallRows, async (t) => wall(await shellPipe(PG_TABLES.small, t)));
+    loading('small_pandas', 'small', 'pandas read_sql → to_sql', smallRows, async (t) => wall(await pandasCopy(python as string, PG_TABLES.small, t)), python ? null : noPandas);
+    loading('small_pg', 'small', '`batchsync run`, PostgreSQL → MySQL', smallRows, (t) => batchsync(bench, 'small', pgSource(PG_TABLES.small), t, smallRows));
+  }
+  if (only.has('one')) loading('one_pg', 'small', '`batchsync run`, PostgreSQL → MySQL, one row', 1, (t) => batchsync(bench, 'one', pgSource(PG_TABLES.one), t, 1));
+  if (only.has('bundles')) {
+    log('building the Lambda bundles');
+    for (const bundle of await buildBundles()) {
+      cases.push({
+        id: `bundle_${bundle.name}`,
+        group: 'bundle',
+        label: `${bundle.name} bundle (${(bundle.bytes / 2 ** 20).toFixed(2)} MB): \`await import()\` in a fresh node`,
+        rows: 0,
+        bytes: bundle.bytes,
+        skipped: null,
+        samples: [],
+        measure: async () => {
+          const { wallMs, cpuMs } = await importMs(bundle);
+          return { seconds: wallMs / 1000, runSeconds: null, cpuSeconds: cpuMs / 1000 };
+        },
+      });
+    }
+  }
+  return cases;
 }
 
-/**
- * One batchsync job into a fresh table, reported twice: at the run's own
- * duration (what the ledger measures) and at the wall clock of the command.
- */
-async function batchsyncCase(
-  bench: Bench,
-  name: 'csv' | 'dirty' | 'replace' | 'upsert' | 'pg',
-  title: string,
-  source: object,
-  prefilled = false,
-): Promise<Measurement[]> {
-  const { my, options } = bench;
-  const table = TABLES[name];
-  log(`${title}: ${options.rows} rows, ${options.workers} workers`);
-  if (!prefilled) await recreateTable(my, table);
-  const writeMode = name === 'replace' || name === 'upsert' ? name : 'insert';
+/** One `batchsync run` of a job reading `source` into `table`; throws unless it read, wrote and judged every row as expected. */
+async function batchsync(bench: Bench, name: string, source: object, table: string, rows: number, dirty = 0, writeMode = 'insert'): Promise<Sample> {
+  const { options } = bench;
   const job = await writeJob(`bench_${name}`, source, table, options.workers, writeMode);
-  const { summary, wallSeconds, rss } = await runJob(job, options.workers);
-  const dirty = name === 'dirty' ? dirtyRows(options.rows) : 0;
-  if (summary.rowsRead !== options.rows || summary.rowsWritten !== options.rows - dirty || summary.dirtyRecords !== dirty) {
+  const { summary, wallSeconds, cpuSeconds, rss } = await runJob(job);
+  if (summary.rowsRead !== rows || summary.rowsWritten !== rows - dirty || summary.dirtyRecords !== dirty) {
     throw new Error(
-      `${title}: run ${summary.runId} read ${summary.rowsRead} rows, wrote ${summary.rowsWritten} with ${summary.dirtyRecords} dirty; expected ${options.rows}, ${options.rows - dirty}, ${dirty}`,
+      `${name}: run ${summary.runId} read ${summary.rowsRead} rows, wrote ${summary.rowsWritten} with ${summary.dirtyRecords} dirty; expected ${rows}, ${rows - dirty}, ${dirty}`,
     );
   }
-  if (dirty === 0) await verifyTable(my, table, options.rows);
-  else await verifyDirtyLeftOut(my, table, options.rows - dirty);
-  bench.notes.push(
-    `${title}: ${summary.ranges} ranges, ${rss.consumers} consumer processes seen, ` +
-      `peak RSS of the run process ${mb(rss.runMb)}, of the largest consumer ${mb(rss.consumerMb)}`,
-  );
-  // Rows read, not written: the dirty case reads (and judges) every row too.
-  const rows = summary.rowsRead;
-  return [
-    { label: `${title}, run`, rows, seconds: summary.durationMs / 1000, consumerRssMb: rss.consumerMb },
-    { label: `${title}, whole CLI`, rows, seconds: wallSeconds, consumerRssMb: rss.consumerMb },
-  ];
+  const mb = (value: number | null) => (value === null ? '–' : `${value.toFixed(0)} MB`);
+  const note = `${summary.ranges} ranges, ${rss.consumers} worker processes seen, peak RSS ${mb(rss.runMb)} (command), ${mb(rss.consumerMb)} (largest worker)`;
+  return { seconds: wallSeconds, runSeconds: summary.durationMs / 1000, cpuSeconds, note };
 }
 
 try {

@@ -16,7 +16,10 @@ import { MysqlLedger } from './mysql/ledger.ts';
 import { MysqlSource } from './mysql/source.ts';
 import { emptyInsertSql, type LedgerTables, ledgerTables, tableName } from './mysql/sql.ts';
 import { MysqlTarget } from './mysql/target.ts';
-import { createPgPool, pgError, PostgresSource } from './postgres/source.ts';
+
+// pg and the S3 client are loaded by the first job that reads from them: a command or function that never does starts without them.
+const postgres = () => import('./postgres/source.ts');
+const s3Store = () => import('./files/s3-store.ts');
 
 export interface OpenerConfig extends ResolveContext {
   /** Connections per pool: the ranges one process works at once, plus the ledger's. */
@@ -91,12 +94,14 @@ export function createOpener(config: OpenerConfig): JobOpener {
   const mysqlFor = (conn: Connection, where: string) =>
     pooled(mysqlPools, conn, 'mysql', where, (db) => createMysqlPool(db, config.poolSize), (pool, db) => checkedQuery(pool, db.label, 'connecting', 'SELECT 1'));
 
-  const pgFor = (conn: Connection, where: string) =>
-    pooled(pgPools, conn, 'postgres', where, (db) => createPgPool(db, config.poolSize), (pool, db) =>
+  const pgFor = async (conn: Connection, where: string) => {
+    const { createPgPool, pgError } = await postgres();
+    return pooled(pgPools, conn, 'postgres', where, (db) => createPgPool(db, config.poolSize), (pool, db) =>
       pool.query('SELECT 1').catch((error) => {
         throw pgError(error, db.label, 'connecting');
       }),
     );
+  };
 
   /**
    * The pool every source read goes to: the replica when the job names one.
@@ -123,7 +128,7 @@ export function createOpener(config: OpenerConfig): JobOpener {
       return new FilesSource(new S3Store(await s3.clientFor(spec), spec.url), spec);
     }
     if (spec.type === 'postgres') {
-      const { pool, config: db } = await readPool(spec, pgFor);
+      const [{ PostgresSource }, { pool, config: db }] = await Promise.all([postgres(), readPool(spec, pgFor)]);
       return new PostgresSource(pool, spec, db.label);
     }
     const { pool, config: db } = await readPool(spec, mysqlFor);

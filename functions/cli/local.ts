@@ -1,8 +1,7 @@
 import { hostname } from 'node:os';
-import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SecretReader } from '../adapters/connections.ts';
 import { createOpener, type JobOpener } from '../adapters/open-job.ts';
-import { ensureQueues } from '../adapters/sqs.ts';
 import { redact } from '../core/redact.ts';
 import type { JobSpec } from '../core/job-spec.ts';
 import { noEvents, type Queue } from '../core/ports.ts';
@@ -25,7 +24,9 @@ export interface LocalQueue {
   stop(): Promise<void>;
 }
 
-export function sqsClient(endpoint: string): SQSClient {
+/** Loaded when first needed: a run worked in its own process never loads the SQS client. */
+export async function sqsClient(endpoint: string): Promise<SQSClient> {
+  const { SQSClient } = await import('@aws-sdk/client-sqs');
   return new SQSClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
 }
 
@@ -37,8 +38,9 @@ export async function startLocalQueue(
   // Loaded only when needed: worker processes never start an emulator.
   const server = options.endpoint ? null : await (await import('fauxqs')).startFauxqs({ port: 0, logger: false });
   const endpoint = options.endpoint ?? (server as { address: string }).address;
-  const client = sqsClient(endpoint);
+  const client = await sqsClient(endpoint);
   try {
+    const [{ GetQueueAttributesCommand }, { ensureQueues }] = await Promise.all([import('@aws-sdk/client-sqs'), import('../adapters/sqs.ts')]);
     const { queueUrl, dlqUrl } = await ensureQueues(client, name, options);
     const attrs = await client.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }));
     return {

@@ -3,7 +3,6 @@ import { readdir, readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { JobOpener } from '../adapters/open-job.ts';
-import { SqsPoller, SqsQueue } from '../adapters/sqs.ts';
 import { BatchsyncError, describeError, JobError } from '../core/errors.ts';
 import { jobJsonSchema, JobFileError, type JobSpec, parseJob } from '../core/job-spec.ts';
 import { checkSchemas } from '../core/mapping.ts';
@@ -471,9 +470,12 @@ async function commandWorker(ctx: Context): Promise<number> {
   process.once('SIGINT', () => stop.abort());
   // The run going away (killed, say) disconnects the channel: a worker does not outlive it.
   process.once('disconnect', () => process.exit(0));
+  // The SQS client loads while the run creates the queue.
+  const sqs = import('../adapters/sqs.ts');
   const config = WorkerConfig.parse(await new Promise((resolve) => process.once('message', resolve)));
   if (stop.signal.aborted) return 0;
-  const client = sqsClient(config.endpoint);
+  const { SqsPoller, SqsQueue } = await sqs;
+  const client = await sqsClient(config.endpoint);
   await runWorker({
     poller: new SqsPoller(client, config.queueUrl),
     queueArn: config.queueArn,

@@ -18,7 +18,7 @@ export interface WorkerOptions {
   signal: AbortSignal;
 }
 
-function toEvent(messages: Received[], queueArn: string): SQSEvent {
+export function toEvent(messages: Received[], queueArn: string): SQSEvent {
   return {
     Records: messages.map((m) => ({
       messageId: m.messageId,
@@ -39,7 +39,7 @@ function toEvent(messages: Received[], queueArn: string): SQSEvent {
   };
 }
 
-function lambdaContext(invocationMs: number): Context {
+export function lambdaContext(invocationMs: number): Context {
   const deadline = Date.now() + invocationMs;
   return {
     callbackWaitsForEmptyEventLoop: false,

@@ -553,7 +553,7 @@ export type RowConverter = (rows: readonly Row[], rangeId: number) => ConvertedB
  * naming the first column that does not fit.
  */
 export function buildConverter(source: readonly SourceColumn[], target: readonly TargetColumn[], options: ConvertOptions): RowConverter {
-  const converters = target.map((col) => columnConverter(col, options));
+  const converters = target.map((col, i) => withPassThrough(source.length === target.length ? source[i] : undefined, col, columnConverter(col, options)));
   const names = source.map((c) => c.name);
   const width = converters.length;
   return (rows, rangeId) => {
@@ -579,4 +579,64 @@ export function buildConverter(source: readonly SourceColumn[], target: readonly
     }
     return { rows: out, sourceRows, dirty };
   };
+}
+
+// ---- values that cannot be dirty ----------------------------------------------------
+//
+// A column whose source type already guarantees that the target takes every
+// value as its text needs no check per value: int4 into INT, varchar(n) into
+// a utf8mb4 VARCHAR(m >= n), numeric(p,s) into a DECIMAL wide enough,
+// timestamp into DATETIME. Decided once per column; a value of another
+// shape than the type's usual text (NaN, infinity, a BC date, an empty
+// string, a non-string) still goes through the full converter.
+
+const SOURCE_INT_BITS: Record<string, number> = { smallint: 16, int2: 16, integer: 32, int4: 32, int: 32, bigint: 64, int8: 64 };
+const PG_VARCHAR_RE = /^(?:character varying|varchar|character|char)\((\d+)\)$/;
+const PG_NUMERIC_RE = /^(?:numeric|decimal)\((\d+),(\d+)\)$/;
+const PG_TIMESTAMP_RE = /^timestamp(?:\((\d)\))?(?: without time zone)?$/;
+
+const isDigit = (c: number) => c >= 48 && c <= 57;
+
+/** What a value of `source` must look like to pass as is into `target`; null when the types give no such guarantee. */
+export function passesAsIs(source: SourceColumn, target: TargetColumn): ((text: string) => boolean) | null {
+  const type = source.type.toLowerCase().trim();
+  const kind = columnKind(target);
+  const bits = SOURCE_INT_BITS[type];
+  if (bits !== undefined && kind === 'integer' && !target.unsigned && INT_BITS[target.dataType] >= bits) {
+    return (text) => isDigit(text.charCodeAt(text.length - 1));
+  }
+  const varchar = PG_VARCHAR_RE.exec(type);
+  if (varchar && kind === 'string' && target.charset === 'utf8mb4' && target.maxLength !== null) {
+    const chars = Number(varchar[1]);
+    // The TEXT kinds count bytes: 4 a character at most in utf8mb4.
+    const fits = target.dataType.endsWith('text') ? target.maxLength >= 4 * chars : target.maxLength >= chars;
+    return fits ? () => true : null;
+  }
+  const numeric = PG_NUMERIC_RE.exec(type);
+  if (numeric && kind === 'decimal' && target.precision !== null && target.scale !== null) {
+    const [p, s] = [Number(numeric[1]), Number(numeric[2])];
+    // NaN is the one numeric(p,s) text that ends in a letter.
+    if (target.scale >= s && target.precision - target.scale >= p - s) return (text) => isDigit(text.charCodeAt(text.length - 1));
+    return null;
+  }
+  const timestamp = PG_TIMESTAMP_RE.exec(type);
+  if ((timestamp && target.dataType === 'datetime') || (type === 'date' && target.dataType === 'date')) {
+    const fractionFits = (target.fsp ?? 0) >= Number(timestamp?.[1] ?? 6);
+    // YYYY-MM-DD[ HH:MM:SS[.ffffff]] with a 4-digit year from 1000 (not infinity, not BC, not year 10000 or later); a fraction only when DATETIME keeps all of it.
+    const length = type === 'date' ? 10 : 19;
+    return (text) =>
+      (text.length === length || (fractionFits && text.length > 20 && text.length <= 26 && text.charCodeAt(19) === 46)) &&
+      text.charCodeAt(4) === 45 &&
+      text.charCodeAt(0) >= 49 &&
+      text.charCodeAt(0) <= 57 &&
+      isDigit(text.charCodeAt(text.length - 1));
+  }
+  return null;
+}
+
+/** `full`, skipped for the non-empty strings that `passesAsIs` lets through. */
+function withPassThrough(source: SourceColumn | undefined, target: TargetColumn, full: (value: Value) => Converted): (value: Value) => Converted {
+  const passes = source ? passesAsIs(source, target) : null;
+  if (!passes) return full;
+  return (value) => (typeof value === 'string' && value.length > 0 && passes(value) ? value : full(value));
 }

@@ -191,7 +191,7 @@ describe('target.health protects the target', () => {
 describe('a paused range keeps its SQS message', () => {
   it('extendVisibility keeps a received message invisible past its visibility timeout', async () => {
     const server = await startFauxqs({ port: 0, logger: false });
-    const client = sqsClient(server.address);
+    const client = await sqsClient(server.address);
     try {
       const { queueUrl } = await ensureQueues(client, `bs-health-${randomBytes(3).toString('hex')}`, { maxReceiveCount: 5, visibilitySeconds: 2 });
       const queue = new SqsQueue(client, queueUrl);
