@@ -12,6 +12,11 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import mysql from 'mysql2/promise';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DbConfig } from '../../functions/adapters/connections.ts';
+import { createMysqlPool } from '../../functions/adapters/mysql/connect.ts';
+import { MysqlSource } from '../../functions/adapters/mysql/source.ts';
+import { createPgPool, PostgresSource } from '../../functions/adapters/postgres/source.ts';
+import type { Row, Source } from '../../functions/core/ports.ts';
 import { MYSQL_URL, pgClient, PG_URL, runCli, summary, tempDir, writeJob } from '../helpers.ts';
 
 const suffix = randomBytes(4).toString('hex');
@@ -272,6 +277,39 @@ describe('source.query', () => {
     expect(await rows('SELECT customer, orders, total FROM my_per_customer ORDER BY customer')).toEqual(
       await rows('SELECT customer, COUNT(*), SUM(amount) FROM my_orders WHERE id <= 800 GROUP BY customer ORDER BY customer'),
     );
+  });
+
+  it('a query range without a key resumes after its checkpoint with exactly the rows not yet read', async () => {
+    const db = (engine: 'mysql' | 'postgres', port: number, user: string, database: string): DbConfig =>
+      ({ engine, host: '127.0.0.1', port, user, password: undefined, database, ssl: 'off', label: `${engine}` }) as unknown as DbConfig;
+    const pgPool = createPgPool(db('postgres', 5432, 'postgres', 'test'), 2);
+    const myPool = createMysqlPool(db('mysql', 3306, 'root', DB), 2);
+    try {
+      const sources: Source[] = [
+        new PostgresSource(pgPool, { type: 'postgres', connection: { url: PG_URL }, query: `SELECT customer, paid, count(*) AS n FROM ${PGS}.orders GROUP BY customer, paid` }, 'pg'),
+        new MysqlSource(myPool, { type: 'mysql', connection: { url: TARGET_URL }, query: 'SELECT customer, COUNT(*) AS n FROM my_orders GROUP BY customer UNION ALL SELECT customer, 1 FROM my_orders WHERE id < 4' }, DB, 'my'),
+      ];
+      for (const source of sources) {
+        const [range, ...rest] = await source.plan(8);
+        expect(rest).toEqual([]);
+        const all: Row[][] = [];
+        const checkpoints: string[] = [];
+        for await (const batch of source.read(range, null, 3)) {
+          all.push(batch.rows);
+          checkpoints.push(batch.checkpoint);
+        }
+        expect(all.length).toBeGreaterThan(2);
+        const flat = all.flat().map((r) => JSON.stringify(r));
+        for (const [i, checkpoint] of checkpoints.entries()) {
+          const after: string[] = [];
+          for await (const batch of source.read(range, checkpoint, 3)) after.push(...batch.rows.map((r) => JSON.stringify(r)));
+          expect(after).toEqual(flat.slice(all.slice(0, i + 1).flat().length));
+        }
+      }
+    } finally {
+      await pgPool.end();
+      await myPool.end();
+    }
   });
 
   it('a query with a mistake is refused by check, naming source.query', async () => {
