@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { JobError } from '../core/errors.ts';
 
@@ -9,6 +10,21 @@ import { JobError } from '../core/errors.ts';
 
 /** Bad usage of the command line: exit 2, one line. */
 export class UsageError extends JobError {}
+
+/** The JSON in a file an option names (`--event FILE`), or a JobError naming the option and the file. */
+export async function readJsonFile(option: string, file: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new JobError(`${option} ${file}: cannot read the file (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new JobError(`${option} ${file}: invalid JSON: ${(error as Error).message}`);
+  }
+}
 
 export interface OptionSpec {
   type: 'string' | 'boolean';

@@ -1,11 +1,11 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { RdsSecret, SecretReader } from '../adapters/connections.ts';
 import { JobError } from '../core/errors.ts';
 import { registerSecret } from '../core/redact.ts';
+import { readJsonFile } from './args.ts';
 
 /**
  * Secrets for local runs, so one job file serves local and deployed runs: a
@@ -59,18 +59,7 @@ export class ConnectionsFileReader implements SecretReader {
 }
 
 export async function loadConnections(file: string): Promise<Record<string, string>> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    throw new JobError(`--connections ${file}: cannot read the file (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new JobError(`--connections ${file}: invalid JSON: ${(error as Error).message}`);
-  }
+  const json = await readJsonFile('--connections', file);
   const parsed = ConnectionsMap.safeParse(json);
   if (!parsed.success) throw new JobError(`--connections ${file}: expected a JSON object from secret id to connection URL`);
   return parsed.data;

@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import { JobError } from '../core/errors.ts';
 import type { JobSpec } from '../core/job-spec.ts';
 import { matchingEventTriggers, triggersOf } from '../planner/triggers.ts';
+import { readJsonFile } from './args.ts';
 
 /** What `--event FILE` gives `run` and `plan`: the run the deployed planner would start for that event. */
 export interface EventStart {
@@ -17,18 +17,7 @@ export interface EventStart {
  */
 export async function eventStart(job: JobSpec, file: string, logicalTimeGiven: boolean): Promise<EventStart> {
   if (logicalTimeGiven) throw new JobError('--event gives the logical time: --logical-time cannot be used with it');
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    throw new JobError(`--event ${file}: cannot read the file (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
-  let event: unknown;
-  try {
-    event = JSON.parse(text);
-  } catch (error) {
-    throw new JobError(`--event ${file}: invalid JSON: ${(error as Error).message}`);
-  }
+  const event = await readJsonFile('--event', file);
   // The planner's own routing, over this one job: what a deployed rule would start, and nothing else.
   let started;
   try {

@@ -203,14 +203,8 @@ export interface RangeRecord {
   error: string | null;
 }
 
-export interface NewRun {
-  runId: string;
-  job: string;
-  logicalTime: Date;
-  vars: Record<string, string>;
-  attempt: number;
-  dataHash: string;
-}
+/** What a run starts with; the ledger fills in the rest. */
+export type NewRun = Pick<RunRecord, 'runId' | 'job' | 'logicalTime' | 'vars' | 'attempt' | 'dataHash'>;
 
 /**
  * A change of a run, applied only while its status is one of `from` (the

@@ -31,16 +31,17 @@ function addDays(d: CalendarDate, days: number): CalendarDate {
 }
 
 const ordinal = (d: CalendarDate) => Date.UTC(d.year, d.month - 1, d.day);
+const dateText = (d: CalendarDate) => `${d.year}-${String(d.month).padStart(2, '0')}-${String(d.day).padStart(2, '0')}`;
 
 /** Every date from `from` to `to`, both included. */
 export function datesBetween(from: CalendarDate, to: CalendarDate): CalendarDate[] {
-  if (ordinal(from) > ordinal(to)) throw new JobError('--from is after --to');
+  if (ordinal(from) > ordinal(to)) throw new JobError(`--from ${dateText(from)} is after --to ${dateText(to)}`);
   const dates: CalendarDate[] = [];
   for (let d = from; ordinal(d) <= ordinal(to); d = addDays(d, 1)) dates.push(d);
   return dates;
 }
 
-export const bizdateOf = (d: CalendarDate) => `${d.year}${String(d.month).padStart(2, '0')}${String(d.day).padStart(2, '0')}`;
+export const bizdateOf = (d: CalendarDate) => dateText(d).replaceAll('-', '');
 
 /** The values a cron field allows within [min, max]: `*`, `?`, `n`, `a-b`, `a,b`, `x/step`. */
 function cronValues(field: string, min: number, max: number): number[] {

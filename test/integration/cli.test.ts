@@ -165,7 +165,7 @@ describe('runs say what happened', () => {
     const ledger = `${DB}.batchsync_runs`;
     await runCli(['status', '--ledger', TARGET_URL]); // creates the ledger tables
     for (const id of ['feedface-0001', 'feedface-0002']) {
-      await my.query(`INSERT INTO ${ledger} (run_id, job, logical_time, status, created_at, updated_at) VALUES (?, 'it_cli_amb', NOW(3), 'failed', NOW(3), NOW(3))`, [id]);
+      await my.query(`INSERT INTO ${ledger} (run_id, job, logical_time, vars, vars_hash, status, created_at, updated_at) VALUES (?, 'it_cli_amb', NOW(3), '{}', SHA1(?), 'failed', NOW(3), NOW(3))`, [id, id]);
     }
     const result = await runCli(['status', 'feedface', '--ledger', TARGET_URL]);
     expectUsageError(result, /run id feedface is ambiguous: it starts 2 runs \(feedface-0001, feedface-0002\)/);
@@ -181,7 +181,7 @@ describe('dirty streams', () => {
     const runId = 'it-cli-many-dirty';
     const records = 120_000;
     await runCli(['status', '--ledger', TARGET_URL]); // creates the ledger tables
-    await my.query(`INSERT INTO ${DB}.batchsync_runs (run_id, job, logical_time, status, dirty_records, created_at, updated_at) VALUES (?, 'it_cli_dirty', NOW(3), 'failed', ?, NOW(3), NOW(3))`, [
+    await my.query(`INSERT INTO ${DB}.batchsync_runs (run_id, job, logical_time, vars, vars_hash, status, dirty_records, created_at, updated_at) VALUES (?, 'it_cli_dirty', NOW(3), '{}', SHA1('{}'), 'failed', ?, NOW(3), NOW(3))`, [
       runId,
       records,
     ]);

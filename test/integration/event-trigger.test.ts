@@ -136,7 +136,7 @@ describe('an event trigger, tried locally with run --event', () => {
     expect(result.code, result.stderr).toBe(0);
     const plan = JSON.parse(result.stdout);
     expect(plan.logicalTime).toBe('2026-11-25T01:30:12.000Z');
-    const described = plan.ranges.map((r: { description: string }) => r.description).join(' ');
+    const described = plan.rangeList.map((r: { description: string }) => r.description).join(' ');
     expect(described).toContain('part-0.parquet');
     expect(described).not.toMatch(/20261125|20261123/);
     expect(await count()).toBe(0);
@@ -155,7 +155,7 @@ describe('an event trigger, tried locally with run --event', () => {
   it('the same event again joins that run and writes nothing', async () => {
     const result = await runCli(['run', jobFile, '--event', join(dir, 'succeeded.json'), '--json'], env);
     expect(result.code, result.stderr).toBe(0);
-    expect(result.stderr).toMatch(/already has run .* for this logical time \(nothing to do\)/);
+    expect(result.stderr).toMatch(/skipped: job write_result already has run \S+ for logical time/);
     expect(await count()).toBe(3600);
     expect(await mysqlDigest(my, `SELECT id, region, total, dt FROM ${DB}.odps_result`)).toBe(expected.toString());
     const [runs] = (await my.query(`SELECT COUNT(*) AS n FROM ${DB}.batchsync_runs`)) as any;
