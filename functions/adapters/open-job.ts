@@ -17,9 +17,8 @@ import { MysqlSource } from './mysql/source.ts';
 import { emptyInsertSql, type LedgerTables, ledgerTables, tableName } from './mysql/sql.ts';
 import { MysqlTarget } from './mysql/target.ts';
 
-// pg and the S3 client are loaded by the first job that reads from them: a command or function that never does starts without them.
+// pg is loaded by the first job that reads from PostgreSQL: a command or function that never does starts without it.
 const postgres = () => import('./postgres/source.ts');
-const s3Store = () => import('./files/s3-store.ts');
 
 export interface OpenerConfig extends ResolveContext {
   /** Connections per pool: the ranges one process works at once, plus the ledger's. */

@@ -8,11 +8,11 @@ import { jobJsonSchema, JobFileError, type JobSpec, parseJob } from '../core/job
 import { checkSchemas } from '../core/mapping.ts';
 import { RANGES_PER_CONSUMER } from '../core/plan.ts';
 import { checkHealth, type HealthStore } from '../core/health.ts';
-import type { Ledger, RunRecord } from '../core/ports.ts';
+import type { Ledger } from '../core/ports.ts';
 import { redact } from '../core/redact.ts';
 import { peakConcurrency } from '../core/throttle.ts';
 import { parseDate } from '../core/schedule.ts';
-import { parseVarArgs, resolveJob, resolveRun } from '../core/vars.ts';
+import { parseVarArgs, resolveRun } from '../core/vars.ts';
 import { closest, type CommandSpec, commandHelp, type OptionTable, overviewHelp, parseCommand, UsageError, type Values } from './args.ts';
 import { localSecrets } from './connections-file.ts';
 import { starterJob } from './init.ts';

@@ -82,7 +82,6 @@ function resolveConnection(c: Connection, vars: Record<string, string>, where: s
  */
 export function resolveJob(job: JobSpec, vars: Record<string, string>): JobSpec {
   const source = job.source;
-  const query = (source as { query?: unknown }).query;
   const resolvedSource =
     source.type === 'files'
       ? { ...source, url: substitute(source.url, vars, 'source.url') }
@@ -91,7 +90,7 @@ export function resolveJob(job: JobSpec, vars: Record<string, string>): JobSpec 
           connection: resolveConnection(source.connection, vars, 'source.connection'),
           ...(source.replica && { replica: resolveConnection(source.replica, vars, 'source.replica') }),
           ...(source.where !== undefined && { where: substituteSql(source.where, vars, 'source.where', source.type) }),
-          ...(typeof query === 'string' && { query: substituteSql(query, vars, 'source.query', source.type) }),
+          ...(source.query !== undefined && { query: substituteSql(source.query, vars, 'source.query', source.type) }),
         };
   const target = job.target;
   return {

@@ -10,7 +10,7 @@ import { cutPoints } from '../../core/split.ts';
 import { type DbConfig, driverOptions } from '../connections.ts';
 import { parseCopyLine } from './copy-text.ts';
 import {
-  type Bounds, COLUMNS, copySql, PRIMARY_KEY, probeSql, qualified, rangeConditions, relation, type Relation, RESULT_TYPES, rowsCopySql, sampleSql, selectItem, TABLE_BLOCKS,
+  type Bounds, COLUMNS, copySql, PRIMARY_KEY, probeSql, rangeConditions, relation, type Relation, RESULT_TYPES, rowsCopySql, sampleSql, selectItem, TABLE_BLOCKS,
   TABLE_NAMES,
 } from './sql.ts';
 
