@@ -154,25 +154,13 @@ export function createOpener(config: OpenerConfig): JobOpener {
 
   /** One ledger object per server and tables, so their creation is checked once per process. */
   function ledgerOn(pool: mysql.Pool, tables: LedgerTables, server: string): MysqlLedger {
-    const key = `${server}|${tables.runs}`;
-    let ledger = ledgers.get(key);
-    if (!ledger) {
-      ledger = new MysqlLedger(pool, tables, server);
-      ledgers.set(key, ledger);
-    }
-    return ledger;
+    return made(ledgers, `${server}|${tables.runs}`, () => new MysqlLedger(pool, tables, server));
   }
 
   /** One health store per server and tables, like the ledger, so its tables are created once per process. */
   function healthStoreOn(pool: mysql.Pool, tables: LedgerTables, server: string): MysqlHealthStore {
     const t = healthTables(tables.database, tables.prefix);
-    const key = `${server}|${t.checks}`;
-    let store = healthStores.get(key);
-    if (!store) {
-      store = new MysqlHealthStore(pool, t, server);
-      healthStores.set(key, store);
-    }
-    return store;
+    return made(healthStores, `${server}|${t.checks}`, () => new MysqlHealthStore(pool, t, server));
   }
 
   /** The target's health check: the shared store, and a probe of the target and its replicas (connected when first read). */
@@ -222,4 +210,14 @@ export function createOpener(config: OpenerConfig): JobOpener {
   }
 
   return { open, openLedger, openHealthStore, checkWrite, forget, close };
+}
+
+/** The value kept under `key`, made on first use. */
+function made<V>(kept: Map<string, V>, key: string, make: () => V): V {
+  let value = kept.get(key);
+  if (value === undefined) {
+    value = make();
+    kept.set(key, value);
+  }
+  return value;
 }
