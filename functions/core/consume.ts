@@ -1,6 +1,6 @@
 import { boundedJson, buildConverter } from './convert.ts';
 import { BatchsyncError, describeError, isRetryable, JobError, RangeBusyError } from './errors.ts';
-import { afterRunEnded, endRun, finalizeRun } from './finalize.ts';
+import { afterRunEnded, endRun, type FinalizeDeps, finalizeRun } from './finalize.ts';
 import { awaitHealthy } from './health.ts';
 import type { JobSpec } from './job-spec.ts';
 import { HEARTBEAT_MS, isEnded, specHash } from './lifecycle.ts';
@@ -117,12 +117,16 @@ export async function consumeRange(delivery: Delivery, deps: ConsumerDeps): Prom
     const admission = await retry(() => ledger.startAttempt(message.runId, message.rangeId, deps.owner, job.channel.maxConcurrency));
     if (admission.status === 'unknown') return { status: 'unknown', rowsWritten: 0 };
     if (admission.status === 'started') {
-      const heartbeat = setInterval(() => void ledger.heartbeat(admission.attemptId).catch(() => {}), HEARTBEAT_MS);
+      const { attemptId } = admission;
+      const finalizeDeps = { ...resources, events: deps.events };
+      // A look (done range, ended run) holds no attempt.
+      if (attemptId === null) return (await preflight(delivery, job, admission, finalizeDeps)) ?? { status: 'already-done', rowsWritten: 0 };
+      const heartbeat = setInterval(() => void ledger.heartbeat(attemptId).catch(() => {}), HEARTBEAT_MS);
       try {
-        return await consumeStarted(delivery, job, admission, resources, deps);
+        return (await preflight(delivery, job, admission, finalizeDeps)) ?? (await consumeStarted(delivery, job, { ...admission, attemptId }, resources, deps));
       } finally {
         clearInterval(heartbeat);
-        await retry(() => ledger.endAttempt(admission.attemptId));
+        await retry(() => ledger.endAttempt(attemptId));
       }
     }
     if (stopping(delivery, deps, ADMISSION_RETRY_MS)) return { status: 'handed-back', rowsWritten: 0 };
@@ -135,16 +139,15 @@ function stopping(delivery: Delivery, deps: ConsumerDeps, margin = 0): boolean {
   return deps.signal?.aborted === true || (delivery.deadline !== null && deps.now() + margin >= delivery.deadline);
 }
 
-async function consumeStarted(
-  delivery: Delivery,
-  job: JobSpec,
-  { range, run, attemptId }: { range: RangeRecord; run: RunRecord; attemptId: number },
-  resources: JobResources,
-  deps: ConsumerDeps,
-): Promise<RangeOutcome> {
+/**
+ * What a delivery comes to before any row is read, or null to work the
+ * range: the run ended, the message is from before a resume, the job file
+ * changed since it was queued, or the range is done (finalized if it was the
+ * last).
+ */
+async function preflight(delivery: Delivery, job: JobSpec, { range, run }: { range: RangeRecord; run: RunRecord }, finalizeDeps: FinalizeDeps): Promise<RangeOutcome | null> {
   const { runId, rangeId } = delivery.message;
-  const { ledger, source, target } = resources;
-  const finalizeDeps = { ...resources, events: deps.events };
+  const { ledger } = finalizeDeps;
   if (isEnded(run.status)) return { status: 'run-ended', rowsWritten: 0 };
   if (run.specHash !== delivery.message.specHash) return { status: 'superseded', rowsWritten: 0 };
   if (specHash(job) !== delivery.message.specHash) {
@@ -157,6 +160,19 @@ async function consumeStarted(
     await finalizeRun(runId, job, finalizeDeps);
     return { status: 'already-done', rowsWritten: 0 };
   }
+  return null;
+}
+
+async function consumeStarted(
+  delivery: Delivery,
+  job: JobSpec,
+  { range, attemptId }: { range: RangeRecord; attemptId: number },
+  resources: JobResources,
+  deps: ConsumerDeps,
+): Promise<RangeOutcome> {
+  const { runId, rangeId } = delivery.message;
+  const { ledger, source, target } = resources;
+  const finalizeDeps = { ...resources, events: deps.events };
   const { rowsPerSecond, bytesPerSecond } = job.channel;
   const throttled = rowsPerSecond !== null || bytesPerSecond !== null;
   let written = 0;

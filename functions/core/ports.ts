@@ -237,7 +237,8 @@ export interface RunFilter {
 
 /** What asking to work a range gave: an attempt, or why not now. */
 export type Admission =
-  | { status: 'started'; attemptId: number; range: RangeRecord; run: RunRecord }
+  /** `attemptId` null: the range is done or the run ended, a look that takes no slot and records no attempt. */
+  | { status: 'started'; attemptId: number | null; range: RangeRecord; run: RunRecord }
   /** The job already has maxConcurrency live attempts, or the range has one: try again soon. */
   | { status: 'busy' }
   | { status: 'unknown' };

@@ -81,7 +81,9 @@ export class MemoryLedger implements Ledger {
     const run = this.runs.get(runId);
     if (!range || !run) return { status: 'unknown' };
     const live = this.attempts.filter((a) => a.endedAt === null && this.runs.get(a.runId)?.job === run.job);
-    if (range.status !== 'done' && isUnfinished(run.status) && (live.some((a) => a.runId === runId && a.rangeId === rangeId) || live.length >= maxConcurrency)) return { status: 'busy' };
+    // A done range or an ended run is only looked at: no slot, no attempt.
+    if (range.status === 'done' || !isUnfinished(run.status)) return { status: 'started', range: { ...range }, run: (await this.getRun(runId)) as RunRecord, attemptId: null };
+    if (live.some((a) => a.runId === runId && a.rangeId === rangeId) || live.length >= maxConcurrency) return { status: 'busy' };
     range.attempts++;
     range.owner = owner;
     if (range.status === 'pending') range.status = 'running';

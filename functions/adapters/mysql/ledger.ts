@@ -216,7 +216,8 @@ export class MysqlLedger implements Ledger {
   }
 
   async startAttempt(runId: string, rangeId: number, owner: string, maxConcurrency: number): Promise<Admission> {
-    const admitted = await this.transaction('starting an attempt', async (conn): Promise<Admission | number> => {
+    // Read committed: the count after the lock must see the attempt the admission before it committed.
+    const admitted = await this.transaction('starting an attempt', async (conn): Promise<Admission | number | null> => {
       const [[run]] = (await conn.query(`SELECT job, status FROM ${this.t.runs} WHERE run_id = ?`, [runId])) as unknown as [Db[]];
       if (!run) return { status: 'unknown' };
       // Admissions of one job queue behind each other here, so two can never both take the last slot.
@@ -224,8 +225,9 @@ export class MysqlLedger implements Ledger {
       const [[range]] = (await conn.query(`SELECT status FROM ${this.t.ranges} WHERE run_id = ? AND range_id = ?`, [runId, rangeId])) as unknown as [Db[]];
       if (!range) return { status: 'unknown' };
       await conn.query(`UPDATE ${this.t.attempts} SET ended_at = heartbeat_at WHERE ended_at IS NULL AND heartbeat_at < NOW(3) - INTERVAL ${STALE_SECONDS} SECOND`);
-      // A done range or an ended run only needs a look: no slot is taken.
-      if (range.status !== 'done' && isUnfinished(run.status as RunStatus)) {
+      // A done range or an ended run only needs a look: no slot is taken, no attempt recorded.
+      if (range.status === 'done' || !isUnfinished(run.status as RunStatus)) return null;
+      {
         const [[counts]] = (await conn.query(
           `SELECT COUNT(*) AS job_live, COALESCE(SUM(a.run_id = ? AND a.range_id = ?), 0) AS range_live
              FROM ${this.t.attempts} a JOIN ${this.t.runs} u ON u.run_id = a.run_id
@@ -245,8 +247,8 @@ export class MysqlLedger implements Ledger {
         [runId, rangeId, owner],
       )) as unknown as [{ insertId: number }];
       return attempt.insertId;
-    });
-    if (typeof admitted !== 'number') return admitted;
+    }, true);
+    if (admitted !== null && typeof admitted !== 'number') return admitted;
     const [range] = await this.query<Db[]>(`SELECT * FROM ${this.t.ranges} WHERE run_id = ? AND range_id = ?`, [runId, rangeId]);
     const run = await this.getRun(runId);
     return range && run ? { status: 'started', attemptId: admitted, range: toRange(range), run } : { status: 'unknown' };
@@ -310,10 +312,16 @@ export class MysqlLedger implements Ledger {
     return rows.map((r) => ({ rangeId: Number(r.range_id), startedAt: date(r.started_at), endedAt: r.ended_at === null ? null : date(r.ended_at) }));
   }
 
-  /** fn in one transaction on one connection, committed, or rolled back on any error. */
-  private async transaction<T>(doing: string, fn: (conn: mysql.PoolConnection) => Promise<T>): Promise<T> {
+  /**
+   * fn in one transaction on one connection, committed, or rolled back on
+   * any error. `readCommitted`: each statement sees what others committed
+   * up to it (not a snapshot from the first read), as a count taken after
+   * a lock must.
+   */
+  private async transaction<T>(doing: string, fn: (conn: mysql.PoolConnection) => Promise<T>, readCommitted = false): Promise<T> {
     const conn = await this.connection();
     try {
+      if (readCommitted) await conn.query('SET TRANSACTION ISOLATION LEVEL READ COMMITTED');
       await conn.beginTransaction();
       const result = await fn(conn);
       await conn.commit();
