@@ -47,7 +47,8 @@ export async function buildBundles(): Promise<Bundle[]> {
       external: ['pg-native'],
       logLevel: 'error',
     });
-    if (name === 'planner') await cp(join(REPO_DIR, 'infra', 'example-jobs'), join(dir, 'jobs'), { recursive: true });
+    // Both functions load their jobs at start-up, as the stack deploys them.
+    await cp(join(REPO_DIR, 'infra', 'example-jobs'), join(dir, 'jobs'), { recursive: true });
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
       NODE_OPTIONS: '--enable-source-maps',

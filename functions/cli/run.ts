@@ -2,7 +2,6 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { JobOpener } from '../adapters/open-job.ts';
-import { SqsPoller, SqsQueue } from '../adapters/sqs.ts';
 import { describeError } from '../core/errors.ts';
 import { endRun, type FinalizeDeps, finalizeRun } from '../core/finalize.ts';
 import type { PauseTotals } from '../core/health.ts';
@@ -10,18 +9,20 @@ import { JobSpec } from '../core/job-spec.ts';
 import { isEnded } from '../core/lifecycle.ts';
 import type { PlannerDeps, PlanOutcome, PlanResult } from '../core/plan.ts';
 import { dirtyWarning } from '../core/policy.ts';
-import { type Ledger, noEvents, RangeMessage, type RunRecord } from '../core/ports.ts';
+import { type Ledger, noEvents, type Queue, RangeMessage, type RunRecord } from '../core/ports.ts';
 import { OUTAGE, retrying } from '../core/retry.ts';
 import { sleep } from '../core/stream.ts';
 import { z } from 'zod';
 import { type LocalQueue, localConsumerHandler, startLocalQueue } from './local.ts';
 import { Progress } from './output.ts';
-import { runWorker } from './worker.ts';
+import { MemoryQueue } from './memory-queue.ts';
+import { type Poller, runWorker } from './worker.ts';
 
 /** The command that starts worker processes: bin/batchsync.js tells where it is (this module may be bundled elsewhere). */
 const BIN = process.env.BATCHSYNC_BIN ?? fileURLToPath(new URL('../../bin/batchsync.js', import.meta.url));
 /** How often the runner looks at the ledger and the dead-letter queue. */
 const POLL_MS = 250;
+const FIRST_POLL_MS = 20;
 /** Polls between reads of the ranges for the progress line's estimate. */
 const PROGRESS_RANGES_EVERY = 8;
 /** Heap limits of a worker process, in MB: old space, and new space (large enough that short-lived rows die young). */
@@ -31,6 +32,13 @@ const WORKER_SEMI_SPACE_MB = 32;
 const WORKER_STOP_MS = 30_000;
 /** Replacements for workers that died, per worker, before the run is given up. */
 const RESTARTS_PER_WORKER = 10;
+/**
+ * A distributed run moves to SQS and worker processes when, this long after
+ * planning began, this many ranges still wait for a consumer: the work is
+ * larger than one process does well.
+ */
+const SPREAD_AFTER_MS = 1000;
+const SPREAD_WAITING = 2;
 
 export interface RunOptions {
   /** The job as its file says (unresolved): what the consumers load. */
@@ -126,26 +134,24 @@ function startProcesses(count: number, options: RunOptions): Workers {
   };
 }
 
-/** One consumer instance in this process, working up to `count` ranges at once (not distributed). */
-function startInProcess(count: number, options: RunOptions): Workers {
+/** One consumer instance in this process, working up to `count` ranges at once from `poller`; requeued ranges go to `requeue`. */
+function startInProcess(count: number, options: RunOptions, poller: Poller, queueArn: string, requeue: Queue): Workers {
   const controller = new AbortController();
-  let loop: Promise<void> = Promise.resolve();
   let failed: unknown = null;
+  const loop = runWorker({
+    poller,
+    queueArn,
+    handler: localConsumerHandler(options.opener, requeue, [options.job], controller.signal),
+    batchSize: count,
+    visibilitySeconds: options.visibilitySeconds,
+    retryDelaySeconds: 1,
+    invocationMs: options.invocationMs,
+    signal: controller.signal,
+  }).catch((error) => {
+    failed = error;
+  });
   return {
-    connect(queue) {
-      loop = runWorker({
-        poller: new SqsPoller(queue.client, queue.queueUrl),
-        queueArn: queue.queueArn,
-        handler: localConsumerHandler(options.opener, new SqsQueue(queue.client, queue.queueUrl), [options.job], controller.signal),
-        batchSize: count,
-        visibilitySeconds: options.visibilitySeconds,
-        retryDelaySeconds: 1,
-        invocationMs: options.invocationMs,
-        signal: controller.signal,
-      }).catch((error) => {
-        failed = error;
-      });
-    },
+    connect() {},
     heal: () => failed === null,
     async stop() {
       controller.abort();
@@ -154,68 +160,125 @@ function startInProcess(count: number, options: RunOptions): Workers {
   };
 }
 
+/** The run on SQS (the embedded emulator, or the endpoint given) and the consumers receiving from it. */
+interface Spread {
+  queue: LocalQueue;
+  /** Sends to the queue. */
+  sender: Queue;
+  workers: Workers;
+  /** Takes the bodies of the messages on the dead-letter queue. */
+  deadLetters(): Promise<string[]>;
+}
+
+/** Starts the SQS queue and its consumers: worker processes for a distributed job, else one in this process. */
+async function spread(count: number, options: RunOptions): Promise<Spread> {
+  const { job } = options;
+  // Processes start before the queue exists, so their start-up overlaps the emulator's.
+  const processes = job.channel.distributed ? startProcesses(count, options) : null;
+  try {
+    const queue = await startLocalQueue(`batchsync-${job.name}`, {
+      endpoint: options.endpoint,
+      maxReceiveCount: job.channel.maxReceiveCount,
+      visibilitySeconds: options.visibilitySeconds,
+    });
+    // Loaded only here: a run worked on the in-memory queue never loads the SQS client.
+    const { SqsPoller, SqsQueue } = await import('../adapters/sqs.ts');
+    const sender = new SqsQueue(queue.client, queue.queueUrl);
+    const workers = processes ?? startInProcess(count, options, new SqsPoller(queue.client, queue.queueUrl), queue.queueArn, sender);
+    workers.connect(queue);
+    const dlq = new SqsPoller(queue.client, queue.dlqUrl);
+    return { queue, sender, workers, deadLetters: async () => (await dlq.receive(10, 30, 0)).map((m) => m.body) };
+  } catch (error) {
+    await processes?.stop();
+    throw error;
+  }
+}
+
 /**
  * Fails the run for ranges that went to the dead-letter queue without the
  * consumer recording why (a worker killed on every delivery, say).
  */
-async function failDeadLetters(queue: LocalQueue, deps: FinalizeDeps, runId: string, maxReceiveCount: number): Promise<void> {
-  const dlq = new SqsPoller(queue.client, queue.dlqUrl);
-  for (const message of await dlq.receive(10, 30, 0)) {
-    const { rangeId } = RangeMessage.parse(JSON.parse(message.body));
+async function failDeadLetters(bodies: string[], deps: FinalizeDeps, runId: string, maxReceiveCount: number): Promise<void> {
+  for (const body of bodies) {
+    const { rangeId } = RangeMessage.parse(JSON.parse(body));
     const reason = `delivered ${maxReceiveCount} times without finishing; moved to the dead-letter queue`;
     await deps.ledger.failRange(runId, rangeId, reason);
     await endRun(runId, 'failed', `range ${rangeId}: ${reason}`, deps);
   }
 }
 
+/** The queue the planner and the consumers send to: the in-memory one until the run moves to SQS. */
+class Relay implements Queue {
+  constructor(public to: Queue) {}
+  send(messages: RangeMessage[]): Promise<void> {
+    return this.to.send(messages);
+  }
+}
+
 /**
- * `batchsync run`, `resume`, `rerun`: starts consumer workers, puts the
- * run's ranges on a local queue through `start` and lets the workers work
- * them exactly as the Lambda event source would, until the run has ended.
- * The runner also finalizes a run whose finalizer died (once its claim is
- * stale). Ctrl-C (SIGINT) or SIGTERM stops the workers after their chunks
- * in flight commit and leaves the run resumable.
+ * `batchsync run`, `resume`, `rerun`: puts the run's ranges on a queue
+ * through `start` and lets consumers work them exactly as the Lambda event
+ * source would, until the run has ended. A run starts in this process on an
+ * in-memory queue: a small job never pays for the SQS emulator or worker
+ * processes. A distributed job whose ranges are still waiting after
+ * SPREAD_AFTER_MS moves them to SQS and worker processes (at once when
+ * `--workers` or an SQS endpoint is given). The runner also finalizes a run
+ * whose finalizer died (once its claim is stale). Ctrl-C (SIGINT) or SIGTERM
+ * stops the consumers after their chunks in flight commit and leaves the
+ * run resumable.
  */
 export async function runLocally(options: RunOptions, start: Starter): Promise<RunReport> {
   const { job, opener } = options;
   const maxConcurrency = job.channel.maxConcurrency;
-  // Consumers start before the queue and the plan exist, as Lambda's would be ready: their start-up is not on the run's clock.
   const count = Math.max(1, Math.min(options.workers ?? maxConcurrency, maxConcurrency));
-  const workers = job.channel.distributed ? startProcesses(count, options) : startInProcess(count, options);
+  const memory = new MemoryQueue(job.channel.maxReceiveCount);
+  const relay = new Relay(memory);
   const interrupt = new AbortController();
   const onSignal = () => interrupt.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  let queue: LocalQueue | null = null;
+  let sqs = null as Spread | null;
+  let local: Workers | null = null;
+  const moveToSqs = async () => {
+    sqs = await spread(count, options);
+    relay.to = sqs.sender;
+    await relay.to.send(memory.takeWaiting());
+  };
+  const stopAll = async () => {
+    memory.close();
+    await Promise.all([local?.stop(), sqs?.workers.stop()]);
+  };
   try {
-    queue = await startLocalQueue(`batchsync-${job.name}`, {
-      endpoint: options.endpoint,
-      maxReceiveCount: job.channel.maxReceiveCount,
-      visibilitySeconds: options.visibilitySeconds,
-    });
-    workers.connect(queue);
-    const planned = await start({ open: opener.open, queue: new SqsQueue(queue.client, queue.queueUrl), events: noEvents, newRunId: randomUUID });
+    const atOnce = options.endpoint !== undefined || (job.channel.distributed && options.workers !== undefined);
+    if (atOnce) await moveToSqs();
+    else local = startInProcess(count, options, memory, 'arn:aws:sqs:local:000000000000:batchsync-memory', relay);
+    const startedAt = Date.now();
+    const planned = await start({ open: opener.open, queue: relay, events: noEvents, newRunId: randomUUID });
     // The ledger restarting costs waits; past the retry budget the run is given up, and the summary still says so.
     const outage = <T>(fn: () => Promise<T>) => retrying(fn, { now: Date.now, sleep }, OUTAGE);
     const resources = await outage(() => opener.open(planned.job));
     const { ledger, health } = resources;
     const deps = { ...resources, events: noEvents };
     const pauses = async () => (await health?.store.pauses(planned.runId).catch(() => null)) ?? { pausedMs: 0, reasons: [], pausedNow: false };
+    const deadLetters = async () => [...memory.takeDead(), ...((await sqs?.deadLetters()) ?? [])];
     let run = (await outage(() => ledger.getRun(planned.runId))) as RunRecord;
     try {
       for (let polls = 0; !isEnded(run.status) && planned.outcome !== 'skipped'; polls++) {
         if (interrupt.signal.aborted) {
-          await workers.stop();
+          await stopAll();
           return { ...planned, run: (await outage(() => ledger.getRun(planned.runId))) as RunRecord, outcome: 'interrupted', pauses: await pauses() };
         }
+        if (!sqs && job.channel.distributed && Date.now() - startedAt >= SPREAD_AFTER_MS && memory.waiting() >= SPREAD_WAITING) await moveToSqs();
         // The ranges (for the estimate of rows left) every few polls: they are one row each in the ledger.
         const ranges = polls % PROGRESS_RANGES_EVERY === 0 ? await outage(() => ledger.listRanges(run.runId)) : undefined;
         options.progress.update(run, ranges, health && (await pauses()));
-        await outage(() => failDeadLetters(queue as LocalQueue, deps, run.runId, job.channel.maxReceiveCount));
-        if (!workers.heal()) await outage(() => endRun(run.runId, 'failed', 'consumer workers kept dying; see the messages above', deps));
+        await outage(async () => failDeadLetters(await deadLetters(), deps, run.runId, job.channel.maxReceiveCount));
+        const healthy = (local?.heal() ?? true) && (sqs?.workers.heal() ?? true);
+        if (!healthy) await outage(() => endRun(run.runId, 'failed', 'consumer workers kept dying; see the messages above', deps));
         // A finalizer that died (its claim gone stale) is replaced from here.
         if (run.rangesDone >= run.ranges && (run.status === 'running' || run.status === 'finalizing')) await outage(() => finalizeRun(run.runId, planned.job, deps));
-        await sleep(POLL_MS);
+        // Quick looks at first, so a short run's command ends soon after the run does.
+        await sleep(Math.min(POLL_MS, FIRST_POLL_MS * 2 ** polls));
         run = (await outage(() => ledger.getRun(planned.runId))) as RunRecord;
       }
     } catch (error) {
@@ -229,8 +292,8 @@ export async function runLocally(options: RunOptions, start: Starter): Promise<R
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    await workers.stop();
-    await queue?.stop();
+    await stopAll();
+    await sqs?.queue.stop();
   }
 }
 

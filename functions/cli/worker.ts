@@ -1,11 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import type { Received, SqsPoller } from '../adapters/sqs.ts';
+import type { Received } from '../adapters/sqs.ts';
 
 export type BatchHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
 
+/** The receiving side of a queue (SQS, or a run's in-memory queue). */
+export interface Poller {
+  receive(max: number, visibilitySeconds: number, waitSeconds: number): Promise<Received[]>;
+  delete(messages: Received[]): Promise<void>;
+  setVisibility(messages: Received[], seconds: number): Promise<void>;
+}
+
 export interface WorkerOptions {
-  poller: SqsPoller;
+  poller: Poller;
   queueArn: string;
   handler: BatchHandler;
   /** Messages a receive takes: 1 in distributed mode, maxConcurrency otherwise. */
