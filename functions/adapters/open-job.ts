@@ -8,8 +8,7 @@ import type { HealthResources, HealthStore } from '../core/health.ts';
 import type { Ledger, Source } from '../core/ports.ts';
 import { type DbConfig, type Engine, resolveDb, type ResolveContext } from './connections.ts';
 import { LocalStore } from './files/local-store.ts';
-import { S3Clients, type S3Options, s3OptionsFromEnv, S3Store } from './files/s3-store.ts';
-import { FilesSource } from './files/source.ts';
+import type { S3Clients, S3Options } from './files/s3-store.ts';
 import { checkedQuery, createMysqlPool } from './mysql/connect.ts';
 import { healthTables, MysqlHealthProbe, MysqlHealthStore } from './mysql/health.ts';
 import { MysqlLedger } from './mysql/ledger.ts';
@@ -19,6 +18,9 @@ import { MysqlTarget } from './mysql/target.ts';
 
 // pg is loaded by the first job that reads from PostgreSQL: a command or function that never does starts without it.
 const postgres = () => import('./postgres/source.ts');
+// Likewise the files source (with its Parquet reader) and the S3 client: a database-to-database job never loads them.
+const files = () => import('./files/source.ts');
+const s3Store = () => import('./files/s3-store.ts');
 
 export interface OpenerConfig extends ResolveContext {
   /** Connections per pool: the ranges one process works at once, plus the ledger's. */
@@ -58,7 +60,9 @@ export function createOpener(config: OpenerConfig): JobOpener {
   const mysqlPools = new Map<string, Promise<Pooled<mysql.Pool>>>();
   const pgPools = new Map<string, Promise<Pooled<pg.Pool>>>();
   const ledgers = new Map<string, MysqlLedger>();
-  const s3 = new S3Clients(config.s3 ?? s3OptionsFromEnv(config.env), { env: config.env, readSecret: config.secrets?.readJson?.bind(config.secrets) });
+  let s3: Promise<S3Clients> | null = null;
+  const s3Clients = () =>
+    (s3 ??= s3Store().then(({ S3Clients, s3OptionsFromEnv }) => new S3Clients(config.s3 ?? s3OptionsFromEnv(config.env), { env: config.env, readSecret: config.secrets?.readJson?.bind(config.secrets) })));
   const healthStores = new Map<string, MysqlHealthStore>();
 
   /** A pool per connection, made once: tried with a query first, the secret re-read once if the login is refused. */
@@ -123,8 +127,10 @@ export function createOpener(config: OpenerConfig): JobOpener {
   async function sourceFor(job: JobSpec): Promise<Source> {
     const spec = job.source;
     if (spec.type === 'files') {
+      const { FilesSource } = await files();
       if (spec.url.startsWith('file://')) return new FilesSource(new LocalStore(spec.url), spec);
-      return new FilesSource(new S3Store(await s3.clientFor(spec), spec.url), spec);
+      const [{ S3Store }, clients] = await Promise.all([s3Store(), s3Clients()]);
+      return new FilesSource(new S3Store(await clients.clientFor(spec), spec.url), spec);
     }
     if (spec.type === 'postgres') {
       const [{ PostgresSource }, { pool, config: db }] = await Promise.all([postgres(), readPool(spec, pgFor)]);
@@ -200,7 +206,8 @@ export function createOpener(config: OpenerConfig): JobOpener {
     mysqlPools.clear();
     pgPools.clear();
     ledgers.clear();
-    s3.destroy();
+    void s3?.then((clients) => clients.destroy());
+    s3 = null;
     healthStores.clear();
     await Promise.all(all.map((p) => p.then((x) => x.pool.end()).catch(() => {})));
   }
