@@ -33,12 +33,19 @@ const WORKER_STOP_MS = 30_000;
 /** Replacements for workers that died, per worker, before the run is given up. */
 const RESTARTS_PER_WORKER = 10;
 /**
- * A distributed run moves to SQS and worker processes when, this long after
- * planning began, this many ranges still wait for a consumer: the work is
- * larger than one process does well.
+ * A distributed run moves to SQS and worker processes when, at least
+ * SPREAD_AFTER_MS after planning began, SPREAD_WAITING ranges still wait for
+ * a consumer and, at the pace so far, the rest would take longer than
+ * SPREAD_PAYS_MS: long enough for the processes' start-up to pay off.
  */
 const SPREAD_AFTER_MS = 1000;
 const SPREAD_WAITING = 2;
+const SPREAD_PAYS_MS = 3000;
+
+function worthSpreading(run: RunRecord, waiting: number, elapsedMs: number): boolean {
+  if (waiting < SPREAD_WAITING || elapsedMs < SPREAD_AFTER_MS) return false;
+  return run.rangesDone === 0 || (elapsedMs * (run.ranges - run.rangesDone)) / run.rangesDone > SPREAD_PAYS_MS;
+}
 
 export interface RunOptions {
   /** The job as its file says (unresolved): what the consumers load. */
@@ -220,9 +227,9 @@ class Relay implements Queue {
  * through `start` and lets consumers work them exactly as the Lambda event
  * source would, until the run has ended. A run starts in this process on an
  * in-memory queue: a small job never pays for the SQS emulator or worker
- * processes. A distributed job whose ranges are still waiting after
- * SPREAD_AFTER_MS moves them to SQS and worker processes (at once when
- * `--workers` or an SQS endpoint is given). The runner also finalizes a run
+ * processes. A distributed job that proves larger (worthSpreading) moves its
+ * waiting ranges to SQS and worker processes (at once when `--workers` or
+ * an SQS endpoint is given). The runner also finalizes a run
  * whose finalizer died (once its claim is stale). Ctrl-C (SIGINT) or SIGTERM
  * stops the consumers after their chunks in flight commit and leaves the
  * run resumable.
@@ -268,7 +275,7 @@ export async function runLocally(options: RunOptions, start: Starter): Promise<R
           await stopAll();
           return { ...planned, run: (await outage(() => ledger.getRun(planned.runId))) as RunRecord, outcome: 'interrupted', pauses: await pauses() };
         }
-        if (!sqs && job.channel.distributed && Date.now() - startedAt >= SPREAD_AFTER_MS && memory.waiting() >= SPREAD_WAITING) await moveToSqs();
+        if (!sqs && job.channel.distributed && worthSpreading(run, memory.waiting(), Date.now() - startedAt)) await moveToSqs();
         // The ranges (for the estimate of rows left) every few polls: they are one row each in the ledger.
         const ranges = polls % PROGRESS_RANGES_EVERY === 0 ? await outage(() => ledger.listRanges(run.runId)) : undefined;
         options.progress.update(run, ranges, health && (await pauses()));
