@@ -50,7 +50,7 @@ const vars = {
 } as const;
 const event = { event: { type: 'string', value: 'FILE', help: "an EventBridge event (JSON) matched against the job's event triggers" } } as const;
 const runSettings = {
-  workers: { type: 'string', value: 'N', help: 'consumer workers (default: channel.maxConcurrency)' },
+  workers: { type: 'string', value: 'N', help: 'consumers, in worker processes from the start (default: channel.maxConcurrency, in processes once a distributed run proves large)' },
   'visibility-timeout': { type: 'string', value: 'S', help: 'seconds a delivered range stays invisible to other consumers (30)' },
   'range-time-limit': { type: 'string', value: 'S', help: "a consumer's time per delivery, like a Lambda timeout (900)" },
   endpoint: { type: 'string', value: 'URL', help: 'an SQS endpoint instead of the embedded emulator (also $BATCHSYNC_SQS_ENDPOINT)' },
