@@ -1,7 +1,7 @@
 /** The results: the machine they came from and the table, as markdown for the console and RESULTS.md. */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { totalmem } from 'node:os';
+import { loadavg, totalmem } from 'node:os';
 import type mysql from 'mysql2/promise';
 import type pg from 'pg';
 import { REPO_DIR } from './config.ts';
@@ -38,6 +38,8 @@ export interface Machine {
   revision: string;
   cpus: string;
   memory: string;
+  /** The 1, 5 and 15 minute load averages when the bench began: how busy the shared machine was. */
+  load: string;
   node: string;
   mariadb: string;
   postgres: string;
@@ -51,6 +53,7 @@ export async function describeMachine(my: mysql.Connection, pgc: pg.Client): Pro
     revision: describeRevision(),
     cpus: describeCpus(readFileSync('/proc/cpuinfo', 'utf8')),
     memory: `${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
+    load: loadavg().map((l) => l.toFixed(2)).join(', '),
     node: process.version,
     mariadb: version,
     postgres: rows[0].server_version,
@@ -243,16 +246,17 @@ export function resultsMarkdown(report: Report): string {
   return `${title}
 
 - date: ${machine.date}
-- machine: ${machine.cpus}, ${machine.memory} RAM
+- machine: ${machine.cpus}, ${machine.memory} RAM, load average ${machine.load} at the start
 - Node.js ${machine.node}, MariaDB ${machine.mariadb}, PostgreSQL ${machine.postgres}
 - batchsync: ${machine.revision}
 - command: \`${report.command}\` (jobs with maxConcurrency ${options.workers}, ${options.rounds} rounds)
 - data: bigint key, varchar with CJK text, int, decimal(12,2), datetime
 
 ${resultsText(report)}
-**Read the ratios, not the seconds.** The machine is shared (other agents'
-builds and tests ran on its two cores during this run, besides MariaDB,
-PostgreSQL and the command), so absolute times move from run to run. Every
+**Read the ratios, not the seconds.** The machine is shared (other
+sessions' builds and tests may run on its two cores beside MariaDB,
+PostgreSQL and the command; the load average is above), so absolute times
+move from run to run. Every
 case ran once per round, the rounds interleaved, and each figure is the
 median over the rounds; only ratios within one run compare.
 
