@@ -267,7 +267,6 @@ export async function runLocally(options: RunOptions, start: Starter): Promise<R
     const { ledger, health } = resources;
     const deps = { ...resources, events: noEvents };
     const pauses = async () => (await health?.store.pauses(planned.runId).catch(() => null)) ?? { pausedMs: 0, reasons: [], pausedNow: false };
-    const deadLetters = async () => [...memory.takeDead(), ...((await sqs?.deadLetters()) ?? [])];
     let run = (await outage(() => ledger.getRun(planned.runId))) as RunRecord;
     try {
       for (let polls = 0; !isEnded(run.status) && planned.outcome !== 'skipped'; polls++) {
@@ -279,7 +278,9 @@ export async function runLocally(options: RunOptions, start: Starter): Promise<R
         // The ranges (for the estimate of rows left) every few polls: they are one row each in the ledger.
         const ranges = polls % PROGRESS_RANGES_EVERY === 0 ? await outage(() => ledger.listRanges(run.runId)) : undefined;
         options.progress.update(run, ranges, health && (await pauses()));
-        await outage(async () => failDeadLetters(await deadLetters(), deps, run.runId, job.channel.maxReceiveCount));
+        // Taken once, outside the retries: a taken dead letter is not on a queue any more.
+        const dead = [...memory.takeDead(), ...(await outage(async () => (await sqs?.deadLetters()) ?? []))];
+        await outage(() => failDeadLetters(dead, deps, run.runId, job.channel.maxReceiveCount));
         const healthy = (local?.heal() ?? true) && (sqs?.workers.heal() ?? true);
         if (!healthy) await outage(() => endRun(run.runId, 'failed', 'consumer workers kept dying; see the messages above', deps));
         // A finalizer that died (its claim gone stale) is replaced from here.
