@@ -206,7 +206,7 @@ export function createOpener(config: OpenerConfig): JobOpener {
     mysqlPools.clear();
     pgPools.clear();
     ledgers.clear();
-    void s3?.then((clients) => clients.destroy());
+    void s3?.then((clients) => clients.destroy(), () => {});
     s3 = null;
     healthStores.clear();
     await Promise.all(all.map((p) => p.then((x) => x.pool.end()).catch(() => {})));
