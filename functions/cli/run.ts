@@ -86,8 +86,6 @@ export const WorkerConfig = z.object({
 export type WorkerConfig = z.infer<typeof WorkerConfig>;
 
 interface Workers {
-  /** Points the workers at the queue: they start receiving. */
-  connect(queue: LocalQueue): void;
   /** Replaces workers that died; false when too many have. */
   heal(): boolean;
   stop(): Promise<void>;
@@ -99,7 +97,7 @@ interface Workers {
  * exists (over IPC), so their start-up overlaps the emulator's and the
  * planner's.
  */
-function startProcesses(count: number, options: RunOptions): Workers {
+function startProcesses(count: number, options: RunOptions): Workers & { connect(queue: LocalQueue): void } {
   const children = new Set<ChildProcess>();
   let config: WorkerConfig | null = null;
   let restarts = 0;
@@ -158,7 +156,6 @@ function startInProcess(count: number, options: RunOptions, poller: Poller, queu
     failed = error;
   });
   return {
-    connect() {},
     heal: () => failed === null,
     async stop() {
       controller.abort();
@@ -191,8 +188,8 @@ async function spread(count: number, options: RunOptions): Promise<Spread> {
     // Loaded only here: a run worked on the in-memory queue never loads the SQS client.
     const { SqsPoller, SqsQueue } = await import('../adapters/sqs.ts');
     const sender = new SqsQueue(queue.client, queue.queueUrl);
+    processes?.connect(queue);
     const workers = processes ?? startInProcess(count, options, new SqsPoller(queue.client, queue.queueUrl), queue.queueArn, sender);
-    workers.connect(queue);
     const dlq = new SqsPoller(queue.client, queue.dlqUrl);
     return { queue, sender, workers, deadLetters: async () => (await dlq.receive(10, 30, 0)).map((m) => m.body) };
   } catch (error) {
