@@ -45,8 +45,9 @@ export class SqsQueue implements Queue {
     await this.url();
     for (let i = 0; i < messages.length; i += 10) {
       const fifo = this.queue.endsWith('.fifo');
-      const entries = messages.slice(i, i + 10).map((m) => ({
-        Id: String(m.rangeId),
+      // Ids are per batch entry: one batch may carry a range twice (a delivery that overran its time, say).
+      const entries = messages.slice(i, i + 10).map((m, j) => ({
+        Id: String(j),
         MessageBody: JSON.stringify(m),
         // A range sent again (a resumed run) must not be taken for a duplicate by FIFO deduplication.
         ...(fifo && { MessageGroupId: this.groupOf(m), MessageDeduplicationId: `${m.runId}-${m.rangeId}-${randomUUID()}` }),

@@ -226,6 +226,8 @@ async function consumeStarted(
       if (throttled) {
         const cost = { rows: chunk.rowsRead, bytes: bytesPerSecond === null ? 0 : chunkBytes(chunk.rows) };
         const wait = await ledger.reserve(runId, cost, { rows: rowsPerSecond, bytes: bytesPerSecond });
+        // A wait past the deadline would overrun the delivery: hand back (the chunk's reservation is not refunded, one chunk's worth of rate).
+        if (stopping(delivery, deps, wait)) return { status: 'handed-back', rowsWritten: written };
         if (wait > 0) await deps.sleep(wait);
       }
       const result = await writeWithRetry(target, chunk, deps);

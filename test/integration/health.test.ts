@@ -3,7 +3,7 @@ import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFauxqs } from 'fauxqs';
-import { ensureQueues, SqsQueue } from '../../functions/adapters/sqs.ts';
+import { ensureQueues, SqsPoller, SqsQueue } from '../../functions/adapters/sqs.ts';
 import { sqsClient } from '../../functions/cli/local.ts';
 import { finished, MYSQL_URL, mysqlConnection, mysqlDigest, runCli, startCli, summary, tempDir, waitFor, writeJob } from '../helpers.ts';
 
@@ -202,6 +202,23 @@ describe('a paused range keeps its SQS message', () => {
       // Without the extension it would be delivered again by now (its timeout was 2 s).
       const again = await client.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, WaitTimeSeconds: 1 }));
       expect(again.Messages ?? []).toEqual([]);
+    } finally {
+      client.destroy();
+      await server.stop();
+    }
+  }, 30_000);
+});
+
+describe('range messages on SQS', () => {
+  it('one batch may carry a range twice (a delivery that overran its time and its hand-back)', async () => {
+    const server = await startFauxqs({ port: 0, logger: false });
+    const client = await sqsClient(server.address);
+    try {
+      const { queueUrl } = await ensureQueues(client, `bs-twice-${randomBytes(3).toString('hex')}`, { maxReceiveCount: 5, visibilitySeconds: 2 });
+      const message = { v: 2, job: 'j', runId: 'r', rangeId: 0, logicalTime: new Date(0).toISOString(), vars: {}, specHash: 'h' } as const;
+      await new SqsQueue(client, queueUrl).send([message, message]);
+      const received = await new SqsPoller(client, queueUrl).receive(10, 30, 1);
+      expect(received.map((m) => JSON.parse(m.body))).toEqual([message, message]);
     } finally {
       client.destroy();
       await server.stop();

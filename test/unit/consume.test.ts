@@ -89,4 +89,19 @@ describe('consuming a range', () => {
     expect(run.dirtyRecords).toBe(2);
     expect(ledger.dirty.map((d) => d.reason)).toEqual(["id: 'three' is not an integer", `name: '${'x'.repeat(21)}' is 21 characters, column holds 20`]);
   });
+
+  it('never waits for the throttle past its deadline: the range is handed back, and the next delivery finishes it', async () => {
+    // 20 rows/s over 2 consumers: chunks of 5 rows, each a quarter second of the rate. The ledger's clock stands still, so waits grow by 250 ms a chunk.
+    const throttled = JobSpec.parse({ ...spec, channel: { ...spec.channel, rowsPerSecond: 20 } });
+    const { plan, messages, deps, ledger, target } = setup();
+    await plan(throttled);
+    const clocked = { ...deps, jobs: () => throttled };
+    const deadline = deps.now() + 600;
+    expect(await consumeRange({ message: messages[0], receiveCount: 1, deadline }, clocked)).toEqual({ status: 'handed-back', rowsWritten: 10 });
+    expect(deps.now()).toBeLessThanOrEqual(deadline);
+    expect([...ledger.ranges.values()][0]).toMatchObject({ status: 'running', checkpoint: '10' });
+    ledger.now = 10;
+    expect(await consumeRange({ message: messages[0], receiveCount: 1, deadline: null }, clocked)).toEqual({ status: 'done', rowsWritten: 15 });
+    expect(target.rows.filter((r) => Number(r[0]) < 25)).toHaveLength(25);
+  });
 });
