@@ -1,14 +1,15 @@
-import { boundedJson, buildConverter } from './convert.ts';
+import { boundedJson, buildConverter, textChecks } from './convert.ts';
 import { BatchsyncError, describeError, isRetryable, JobError, RangeBusyError } from './errors.ts';
 import { afterRunEnded, endRun, type FinalizeDeps, finalizeRun } from './finalize.ts';
 import { awaitHealthy } from './health.ts';
 import type { JobSpec } from './job-spec.ts';
 import { HEARTBEAT_MS, isEnded, specHash } from './lifecycle.ts';
 import { mapColumns, valueColumns, withValues } from './mapping.ts';
-import type { Chunk, ChunkResult, Events, OutRow, RangeMessage, RangeRecord, RunRecord, Target } from './ports.ts';
+import type { Chunk, ChunkResult, Events, OutRow, RangeMessage, RangeRecord, RunRecord, Source, Target } from './ports.ts';
 import type { JobResources } from './plan.ts';
 import { OUTAGE, QUICK, retrying } from './retry.ts';
 import { readAhead } from './stream.ts';
+import { type FieldCheck, parseTextRows, textPassesAsIs } from './text-rows.ts';
 import { resolveRun } from './vars.ts';
 
 /**
@@ -185,12 +186,30 @@ async function consumeStarted(
     const constants = valueColumns(job.target.columns);
     const values = constants.map((c) => c.value);
     const sourceColumns = [...read, ...constants.map((c) => ({ name: c.name, type: 'text' }))];
-    const convert = buildConverter(sourceColumns, columns, { timeZone: job.timezone, emptyAsNull: job.target.emptyAsNull });
+    const options = { timeZone: job.timezone, emptyAsNull: job.target.emptyAsNull };
+    const convert = buildConverter(sourceColumns, columns, options);
     const sourceNames = sourceColumns.map((c) => c.name);
     const batchRows = chunkRows(job);
+    // Rows whose every value passes as is go from the source's text to the target's without being parsed.
+    const readText = target.takesText && constants.length === 0 ? source.readText?.bind(source) : undefined;
+    const checks = readText ? textChecks(read, columns, options) : null;
+    async function* textChunks(readText: NonNullable<Source['readText']>, checks: readonly FieldCheck[]): AsyncGenerator<Chunk> {
+      let from = checkpoint;
+      for await (const batch of readText(range.spec, from, { rows: batchRows, bytes: DEFAULT_CHUNK_BYTES })) {
+        const base = { runId, rangeId, from, to: batch.checkpoint, columns, sourceNames, rowsRead: batch.rows };
+        const bytes = textPassesAsIs(batch.text, checks);
+        if (bytes >= 0) {
+          yield { ...base, rows: [], sourceRows: [], dirty: [], text: { data: batch.text, rows: batch.rows, skip: batch.fields - columns.length, bytes } };
+        } else {
+          // A value that does not pass as is (NaN, a NULL for a NOT NULL column...): this chunk is converted row by row.
+          yield { ...base, ...convert(parseTextRows(batch.text, columns.length), rangeId) };
+        }
+        from = batch.checkpoint;
+      }
+    }
     // Batches are read and converted one ahead of the write, so the databases and this process work at once.
     // Sources are read in small batches and a chunk is cut by rows or bytes, whichever comes first: a run of wide rows stays bounded in memory.
-    async function* chunks(): AsyncGenerator<Chunk> {
+    async function* rowChunks(): AsyncGenerator<Chunk> {
       let from = checkpoint;
       let chunk: Chunk | null = null;
       let bytes = 0;
@@ -216,7 +235,7 @@ async function consumeStarted(
       }
       if (chunk) yield chunk;
     }
-    for await (const chunk of readAhead(chunks())) {
+    for await (const chunk of readAhead(readText && checks ? textChunks(readText, checks) : rowChunks())) {
       // The target's health first: a paused consumer holds its range (and its next chunk) until the server recovers.
       if (job.target.health && resources.health) {
         const heartbeat = () => deps.heartbeat?.({ runId, rangeId, attemptId }) ?? Promise.resolve();
@@ -224,7 +243,7 @@ async function consumeStarted(
         if ((await awaitHealthy(gate)) === 'deadline') return { status: 'handed-back', rowsWritten: written };
       }
       if (throttled) {
-        const cost = { rows: chunk.rowsRead, bytes: bytesPerSecond === null ? 0 : chunkBytes(chunk.rows) };
+        const cost = { rows: chunk.rowsRead, bytes: bytesPerSecond === null ? 0 : (chunk.text?.bytes ?? chunkBytes(chunk.rows)) };
         const wait = await ledger.reserve(runId, cost, { rows: rowsPerSecond, bytes: bytesPerSecond });
         // A wait past the deadline would overrun the delivery: hand back (the chunk's reservation is not refunded, one chunk's worth of rate).
         if (stopping(delivery, deps, wait)) return { status: 'handed-back', rowsWritten: written };

@@ -1,6 +1,7 @@
 import { JobError } from './errors.ts';
 import type { DirtyRecord, OutRow, OutValue, Row, SourceColumn, TargetColumn, Value } from './ports.ts';
 import { daysInMonth, formatDate, formatDateTime, instantOf, wallTimeAt, type WallTime } from './time.ts';
+import type { FieldCheck } from './text-rows.ts';
 
 /**
  * Conversion of source values to the live target column types. Each column
@@ -597,6 +598,8 @@ const PG_TIMESTAMP_RE = /^timestamp(?:\((\d)\))?(?: without time zone)?$/;
 
 const isDigit = (c: number) => c >= 48 && c <= 57;
 
+const ANY_TEXT = () => true;
+
 /** What a value of `source` must look like to pass as is into `target`; null when the types give no such guarantee. */
 export function passesAsIs(source: SourceColumn, target: TargetColumn): ((text: string) => boolean) | null {
   const type = source.type.toLowerCase().trim();
@@ -610,7 +613,7 @@ export function passesAsIs(source: SourceColumn, target: TargetColumn): ((text: 
     const chars = Number(varchar[1]);
     // The TEXT kinds count bytes: 4 a character at most in utf8mb4.
     const fits = target.dataType.endsWith('text') ? target.maxLength >= 4 * chars : target.maxLength >= chars;
-    return fits ? () => true : null;
+    return fits ? ANY_TEXT : null;
   }
   const numeric = PG_NUMERIC_RE.exec(type);
   if (numeric && kind === 'decimal' && target.precision !== null && target.scale !== null) {
@@ -632,6 +635,23 @@ export function passesAsIs(source: SourceColumn, target: TargetColumn): ((text: 
       isDigit(text.charCodeAt(text.length - 1));
   }
   return null;
+}
+
+/**
+ * How each column's escaped text (text-rows.ts) passes as is, when every
+ * column's types give that guarantee (passesAsIs); else null. NULL and the
+ * empty string pass where the column's own converter keeps them as they are.
+ */
+export function textChecks(source: readonly SourceColumn[], target: readonly TargetColumn[], options: ConvertOptions): FieldCheck[] | null {
+  if (source.length !== target.length) return null;
+  const checks: FieldCheck[] = [];
+  for (const [i, col] of target.entries()) {
+    const passes = passesAsIs(source[i], col);
+    if (!passes) return null;
+    const full = columnConverter(col, options);
+    checks.push({ takesNull: full(null) === null, takesEmpty: full('') === '', test: passes === ANY_TEXT ? null : passes });
+  }
+  return checks;
 }
 
 /** `full`, skipped for the non-empty strings that `passesAsIs` lets through. */

@@ -28,6 +28,15 @@ export interface Batch {
   checkpoint: Checkpoint;
 }
 
+/** A batch of rows as escaped text (text-rows.ts): each line the source's columns, then `fields` less those, fields of its own (a key). */
+export interface TextBatch {
+  text: Buffer;
+  rows: number;
+  /** Fields per line. */
+  fields: number;
+  checkpoint: Checkpoint;
+}
+
 export interface SourceColumn {
   name: string;
   /** The source's own type name (`int8`, `numeric`, `text`...), or `text` for untyped files. */
@@ -61,6 +70,8 @@ export interface Source {
   plan(ranges: number): Promise<RangeSpec[]>;
   /** Streams the range's rows after `after` (from its start when null) in batches of about `batchRows`. */
   read(range: RangeSpec, after: Checkpoint | null, batchRows: number): AsyncIterable<Batch>;
+  /** The same rows as escaped text, in batches of about `rows` rows or `bytes` bytes, whichever comes first (a source whose rows are that text already). */
+  readText?(range: RangeSpec, after: Checkpoint | null, size: { rows: number; bytes: number }): AsyncIterable<TextBatch>;
   /** Fails (JobError) when some of the source cannot be read at all (a file's footer): run before the target is prepared. */
   check?(): Promise<void>;
 }
@@ -116,6 +127,12 @@ export interface Chunk {
   rowsRead: number;
   /** Rows that failed conversion. */
   dirty: DirtyRecord[];
+  /**
+   * The rows as the source's escaped text instead of `rows` (which is then
+   * empty): every value passes as is. Each line: the columns, then `skip`
+   * fields that are not written. `bytes`: their size as chunkBytes counts it.
+   */
+  text?: { data: Buffer; rows: number; skip: number; bytes: number };
 }
 
 export interface ChunkResult {
@@ -145,6 +162,8 @@ export interface Target {
   create?(ddl: string): Promise<void>;
   prepare(runId: string): Promise<void>;
   write(chunk: Chunk): Promise<ChunkResult>;
+  /** True when write takes a chunk's rows as escaped text (Chunk.text). */
+  readonly takesText?: boolean;
   publish(runId: string): Promise<void>;
   /** A run that failed or was cancelled: drops what only it could use (swap: its staging table). */
   discard(runId: string): Promise<void>;

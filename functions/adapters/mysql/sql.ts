@@ -138,8 +138,9 @@ export function emptyInsertSql(table: string, columns: readonly string[]): strin
  * LOAD DATA LOCAL INFILE of tab-separated rows (see encodeTsvRows). Columns
  * whose text needs a conversion go through a user variable and SET.
  */
-export function loadDataSql(table: string, columns: readonly TargetColumn[], verb: 'IGNORE' | 'REPLACE'): string {
-  const targets = columns.map((c, i) => (needsWrap(c) ? `@v${i}` : quoteId(c.name)));
+export function loadDataSql(table: string, columns: readonly TargetColumn[], verb: 'IGNORE' | 'REPLACE', skip = 0): string {
+  // Fields after the columns (a source's checkpoint key) go to variables nothing reads.
+  const targets = [...columns.map((c, i) => (needsWrap(c) ? `@v${i}` : quoteId(c.name))), ...Array.from({ length: skip }, (_, i) => `@skip${i}`)];
   const sets = columns.flatMap((c, i) => (needsWrap(c) ? [`${quoteId(c.name)} = ${valueSql(c, `@v${i}`)}`] : []));
   return (
     `LOAD DATA LOCAL INFILE 'batchsync.tsv' ${verb} INTO TABLE ${table} CHARACTER SET utf8mb4 ` +

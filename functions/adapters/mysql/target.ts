@@ -7,6 +7,7 @@ import { chunkRowBytes } from '../../core/consume.ts';
 import { isEnded, type RunStatus, runMovesTo } from '../../core/lifecycle.ts';
 import { MissingTableError } from '../../core/mapping.ts';
 import { didYouMean } from '../../core/suggest.ts';
+import { withParsedRows } from '../../core/text-rows.ts';
 import { dirtyLimitReason, dirtyToStore } from '../../core/policy.ts';
 import type { Chunk, ChunkResult, DirtyRecord, OutRow, Row, SourceSchema, Target, TargetColumn } from '../../core/ports.ts';
 import { checkedQuery, driverMessage, isRowError, mysqlError } from './connect.ts';
@@ -74,6 +75,7 @@ interface Written {
  * is written with multi-row INSERTs that bisect to the rejected rows.
  */
 export class MysqlTarget implements Target {
+  readonly takesText = true;
   private loadData: boolean | null;
   private maxPacket: number | null = null;
   private keys: Array<{ name: string; columns: string[] }> | null = null;
@@ -290,10 +292,17 @@ export class MysqlTarget implements Target {
     return reason;
   }
 
-  private async writeRows(conn: mysql.PoolConnection, chunk: Chunk): Promise<Written> {
-    if (chunk.rows.length === 0) return { written: 0, bytes: 0, skipped: 0, rejected: [] };
+  private async writeRows(conn: mysql.PoolConnection, given: Chunk): Promise<Written> {
     const mode = this.options.writeMode;
     const server = await this.serverSettings(conn);
+    // Text goes to LOAD DATA as it came; rows too large for a packet, a rejected row or INSERTs need it as rows.
+    const text = given.text;
+    if (text && mode !== 'upsert' && server.loadData && text.data.length <= server.maxPacket - PACKET_SLACK) {
+      const loaded = await this.loadClean(conn, given, text.data, text.rows, text.skip, mode === 'replace' ? 'REPLACE' : 'IGNORE');
+      if (loaded) return { ...loaded, bytes: text.bytes, rejected: [] };
+    }
+    const chunk = withParsedRows(given);
+    if (chunk.rows.length === 0) return { written: 0, bytes: 0, skipped: 0, rejected: [] };
     const rejected: DirtyRecord[] = [];
     let live = chunk.rows.map((_, i) => i);
     // A row larger than one packet can never be sent: it is dirty before anything is tried.
@@ -309,7 +318,7 @@ export class MysqlTarget implements Target {
     if (live.length === 0) return { written: 0, bytes, skipped: 0, rejected };
     if (mode !== 'upsert' && server.loadData) {
       const verb = mode === 'replace' ? 'REPLACE' : 'IGNORE';
-      const first = await this.loadClean(conn, chunk, live, verb);
+      const first = await this.loadRowsClean(conn, chunk, live, verb);
       if (first) return { ...first, bytes, rejected };
       // Insert mode: keys the table already holds are found with one query, and the rest loads again, whole.
       if (mode === 'insert' && this.loadData !== false) {
@@ -318,7 +327,7 @@ export class MysqlTarget implements Target {
           for (const [i, reason] of existing) rejected.push(this.rejectedRecord(chunk, i, reason));
           live = live.filter((i) => !existing.has(i));
           if (live.length === 0) return { written: 0, bytes, skipped: 0, rejected };
-          const second = await this.loadClean(conn, chunk, live, verb);
+          const second = await this.loadRowsClean(conn, chunk, live, verb);
           if (second) return { ...second, bytes, rejected };
         }
       }
@@ -333,18 +342,22 @@ export class MysqlTarget implements Target {
    * went clean, else null with the savepoint rolled back (a warning, a
    * skipped row, or a row-level error such as a trigger's SIGNAL).
    */
-  private async loadClean(conn: mysql.PoolConnection, chunk: Chunk, indexes: readonly number[], verb: 'IGNORE' | 'REPLACE'): Promise<{ written: number; skipped: number } | null> {
-    const mode = this.options.writeMode;
+  private async loadRowsClean(conn: mysql.PoolConnection, chunk: Chunk, indexes: readonly number[], verb: 'IGNORE' | 'REPLACE'): Promise<{ written: number; skipped: number } | null> {
     const rows = indexes.length === chunk.rows.length ? chunk.rows : indexes.map((i) => chunk.rows[i]);
-    const data = Buffer.from(encodeTsvRows(rows, chunk.columns), 'utf8');
+    return this.loadClean(conn, chunk, Buffer.from(encodeTsvRows(rows, chunk.columns), 'utf8'), rows.length, 0, verb);
+  }
+
+  /** LOAD DATA of `count` rows as escaped text (each line the chunk's columns, then `skip` fields not written). */
+  private async loadClean(conn: mysql.PoolConnection, chunk: Chunk, data: Buffer, count: number, skip: number, verb: 'IGNORE' | 'REPLACE'): Promise<{ written: number; skipped: number } | null> {
+    const mode = this.options.writeMode;
     await conn.query('SAVEPOINT batchsync_load');
-    const loaded = await this.load(conn, this.writeTable(chunk.runId), chunk.columns, data, verb);
+    const loaded = await this.load(conn, loadDataSql(this.writeTable(chunk.runId).sql, chunk.columns, verb, skip), data);
     if (loaded) {
-      const skipped = rows.length - loaded.affected;
+      const skipped = count - loaded.affected;
       // A clean load: every row in (insert), duplicates only skipped (ignore), nothing else to report (replace).
-      if (mode === 'insert' && loaded.warnings === 0 && skipped === 0) return { written: rows.length, skipped: 0 };
-      if (mode === 'ignore' && loaded.warnings === skipped) return { written: rows.length - skipped, skipped };
-      if (mode === 'replace' && loaded.warnings === 0) return { written: rows.length, skipped: 0 };
+      if (mode === 'insert' && loaded.warnings === 0 && skipped === 0) return { written: count, skipped: 0 };
+      if (mode === 'ignore' && loaded.warnings === skipped) return { written: count - skipped, skipped };
+      if (mode === 'replace' && loaded.warnings === 0) return { written: count, skipped: 0 };
     }
     await conn.query('ROLLBACK TO SAVEPOINT batchsync_load');
     return null;
@@ -397,16 +410,10 @@ export class MysqlTarget implements Target {
   }
 
   /** LOAD DATA LOCAL of the rows; null when the server refuses LOCAL (then never tried again) or rejects a row. */
-  private async load(
-    conn: mysql.PoolConnection,
-    table: TableName,
-    columns: readonly TargetColumn[],
-    data: Buffer,
-    verb: 'IGNORE' | 'REPLACE',
-  ): Promise<{ affected: number; warnings: number } | null> {
+  private async load(conn: mysql.PoolConnection, sql: string, data: Buffer): Promise<{ affected: number; warnings: number } | null> {
     try {
       const [result] = (await conn.query({
-        sql: loadDataSql(table.sql, columns, verb),
+        sql,
         infileStreamFactory: () => Readable.from(packets(data)),
       })) as unknown as [{ affectedRows: number; warningStatus: number }];
       // REPLACE counts a replaced row twice (delete + insert); only its warnings matter.

@@ -1,27 +1,27 @@
 /**
- * PostgreSQL's COPY text format: one row a line, fields split by tab, \N for
- * NULL, backslash escapes. Lines are parsed as they stream in.
+ * PostgreSQL's COPY text format is the escaped text of core/text-rows.ts
+ * but for two escapes: \f and \v, which MySQL's LOAD DATA would read as the
+ * letters f and v. COPY ... TO STDOUT writes no octal or hex escapes.
  */
 
-const ESCAPES: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v', '\\': '\\' };
+const BACKSLASH = 92;
+const PLAIN: Record<number, number> = { 102: 0x0c, 118: 0x0b }; // f, v
 
-export function unescapeCopy(field: string): string {
-  return field.replace(/\\(x[0-9a-fA-F]{1,2}|[0-7]{1,3}|.)/g, (_, e: string) => {
-    if (e[0] === 'x') return String.fromCharCode(parseInt(e.slice(1), 16));
-    if (e >= '0' && e <= '7') return String.fromCharCode(parseInt(e, 8));
-    return ESCAPES[e] ?? e;
-  });
-}
-
-/** The fields of one line, NULLs as null. */
-export function parseCopyLine(line: string): (string | null)[] {
-  const fields = line.split('\t');
-  // Most lines have no NULL (\N) and no escape: both need a backslash.
-  if (!line.includes('\\')) return fields;
-  for (let i = 0; i < fields.length; i++) {
-    const f = fields[i];
-    if (f === '\\N') fields[i] = null as unknown as string;
-    else if (f.includes('\\')) fields[i] = unescapeCopy(f);
+/** The text with \f and \v as the plain bytes: the same rows, as LOAD DATA reads them. Text without them is returned as is. */
+export function withoutCopyOnlyEscapes(text: Buffer): Buffer {
+  let at = text.indexOf(BACKSLASH);
+  if (at < 0) return text;
+  const out = Buffer.allocUnsafe(text.length);
+  let length = 0;
+  let copied = 0;
+  for (; at >= 0; at = text.indexOf(BACKSLASH, at + 2)) {
+    const plain = PLAIN[text[at + 1]];
+    if (plain === undefined) continue;
+    length += text.copy(out, length, copied, at);
+    out[length++] = plain;
+    copied = at + 2;
   }
-  return fields;
+  if (copied === 0) return text;
+  length += text.copy(out, length, copied);
+  return out.subarray(0, length);
 }

@@ -3,12 +3,13 @@ import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { AuthError, BatchsyncError, ConnectionError, JobError, RetryableError, StatementError, UnreachableError } from '../../core/errors.ts';
 import { type SqlSource, sourceLabel } from '../../core/job-spec.ts';
-import type { Batch, Checkpoint, RangeSpec, Row, Source, SourceColumn, SourceSchema, Value } from '../../core/ports.ts';
+import type { Batch, Checkpoint, RangeSpec, Row, Source, SourceColumn, SourceSchema, TextBatch, Value } from '../../core/ports.ts';
 import { missingColumn, selectColumns } from '../../core/mapping.ts';
 import { didYouMean } from '../../core/suggest.ts';
 import { cutPoints } from '../../core/split.ts';
 import { type DbConfig, driverOptions } from '../connections.ts';
-import { parseCopyLine } from './copy-text.ts';
+import { parseTextLine } from '../../core/text-rows.ts';
+import { withoutCopyOnlyEscapes } from './copy-text.ts';
 import {
   type Bounds, COLUMNS, copySql, PRIMARY_KEY, probeSql, rangeConditions, relation, type Relation, RESULT_TYPES, rowsCopySql, sampleSql, selectItem, TABLE_BLOCKS,
   TABLE_NAMES,
@@ -34,6 +35,8 @@ interface PgColumn extends SourceColumn {
 const KEY_CATEGORIES = new Set(['N', 'S', 'D', 'E', 'V']);
 const KEY_TYPES = new Set(['uuid', 'bytea']);
 const isKeyType = (c: PgColumn) => KEY_CATEGORIES.has(c.category) || KEY_TYPES.has(c.typname);
+
+const NEWLINE = 10;
 
 /** Blocks a sample reads: enough that a range's share is known within a few percent, whatever the table's size. */
 const SAMPLE_BLOCKS = 4000;
@@ -132,56 +135,116 @@ export class PostgresSource implements Source {
   }
 
   async *read(range: RangeSpec, after: Checkpoint | null, batchRows: number): AsyncGenerator<Batch> {
+    const copy = await this.copyOf(range, after);
+    const normalizers = copy.columns.map((c) => normalizer(c.typname));
+    const width = copy.columns.length;
+    let count = copy.offset;
+    const decoder = new StringDecoder('utf8');
+    let rest = '';
+    let rows: Row[] = [];
+    let lastKey: (string | null)[] = [];
+    for await (const chunk of this.copy(copy.sql)) {
+      const text = rest + decoder.write(chunk);
+      let start = 0;
+      for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
+        const fields = parseTextLine(text.slice(start, nl)) as Value[];
+        start = nl + 1;
+        const key = fields.splice(width) as (string | null)[];
+        // A batch closes only where the key changes, so a checkpoint never splits equal keys.
+        if (rows.length >= batchRows && (copy.byRows || !sameTexts(key, lastKey))) {
+          yield { rows, checkpoint: copy.checkpoint(lastKey, count) };
+          rows = [];
+        }
+        for (let i = 0; i < width; i++) {
+          const normalize = normalizers[i];
+          if (normalize && fields[i] !== null) fields[i] = normalize(fields[i] as string);
+        }
+        rows.push(fields);
+        count++;
+        lastKey = key;
+      }
+      rest = text.slice(start);
+    }
+    if (rows.length) yield { rows, checkpoint: copy.checkpoint(lastKey, count) };
+  }
+
+  /**
+   * The range as COPY wrote it, cut at line ends into batches of `size`:
+   * each line the columns, then the key. As in read, a batch closes only
+   * where the key changes: before the last whole line, when its key differs
+   * from the one before it.
+   */
+  async *readText(range: RangeSpec, after: Checkpoint | null, size: { rows: number; bytes: number }): AsyncGenerator<TextBatch> {
+    const copy = await this.copyOf(range, after);
+    const width = copy.columns.length;
+    const fields = width + copy.keyFields;
+    const keyOf = (text: Buffer, start: number, end: number) => parseTextLine(text.toString('utf8', start, end)).slice(width);
+    let count = copy.offset;
+    let parts: Buffer[] = [];
+    let bytes = 0;
+    let lines = 0;
+    for await (const chunk of this.copy(copy.sql)) {
+      parts.push(chunk);
+      bytes += chunk.length;
+      for (let nl = chunk.indexOf(NEWLINE); nl >= 0; nl = chunk.indexOf(NEWLINE, nl + 1)) lines++;
+      if (lines < size.rows + 1 && bytes < size.bytes) continue;
+      const text = parts.length === 1 ? parts[0] : Buffer.concat(parts);
+      parts = [text];
+      const last = text.lastIndexOf(NEWLINE);
+      const before = text.lastIndexOf(NEWLINE, last - 1);
+      if (before < 0) continue;
+      let cut = last + 1;
+      let checkpoint: string;
+      if (copy.byRows) checkpoint = String((count += lines));
+      else {
+        const key = keyOf(text, text.lastIndexOf(NEWLINE, before - 1) + 1, before);
+        if (sameTexts(key, keyOf(text, before + 1, last))) continue;
+        cut = before + 1;
+        checkpoint = copy.checkpoint(key, (count += lines - 1));
+      }
+      yield { text: withoutCopyOnlyEscapes(text.subarray(0, cut)), rows: copy.byRows ? lines : lines - 1, fields, checkpoint };
+      parts = [text.subarray(cut)];
+      bytes = text.length - cut;
+      lines = copy.byRows ? 0 : 1;
+    }
+    const text = Buffer.concat(parts);
+    if (lines === 0) return;
+    const last = text.lastIndexOf(NEWLINE);
+    const key = copy.byRows ? [] : keyOf(text, text.lastIndexOf(NEWLINE, last - 1) + 1, last);
+    yield { text: withoutCopyOnlyEscapes(text), rows: lines, fields, checkpoint: copy.checkpoint(key, count + lines) };
+  }
+
+  /**
+   * The COPY of a range after `after`: its SQL (the columns, then the key
+   * fields it is ordered by), and how a batch's checkpoint is made from its
+   * last key (a ctid is the ctid itself, a key its texts as JSON) or, for
+   * rows without a key, from the count of rows read.
+   */
+  private async copyOf(range: RangeSpec, after: Checkpoint | null) {
     const bounds = range.bounds as Bounds;
     const columns = await this.selected();
     // A query has no ctid: its NULL-key rows, like a query without a key, are read in row order, the checkpoint a count.
-    const byRows = bounds.by === 'rows' || (bounds.by === 'null-key' && this.rel.query);
+    const byRows = bounds.by === 'rows' || (bounds.by === 'null-key' && this.rel.query !== undefined);
     const order = byRows ? [] : bounds.by === 'ctid' || bounds.by === 'null-key' ? ['ctid'] : bounds.key;
     const items = columns.map((c) => selectItem(c.name, c.category));
-    let count = after === null || !byRows ? 0 : Number(after);
-    const sql = byRows ? rowsCopySql(this.rel, items, rangeConditions(this.spec.where, bounds, null), count) : copySql(this.rel, items, order, rangeConditions(this.spec.where, bounds, after));
-    const normalizers = columns.map((c) => normalizer(c.typname));
-    const width = columns.length;
-    // A ctid checkpoint is the ctid itself; a key checkpoint is the key's texts as JSON.
-    const checkpointOf = byRows
-      ? () => String(count)
+    const offset = after === null || !byRows ? 0 : Number(after);
+    const sql = byRows ? rowsCopySql(this.rel, items, rangeConditions(this.spec.where, bounds, null), offset) : copySql(this.rel, items, order, rangeConditions(this.spec.where, bounds, after));
+    const checkpoint = byRows
+      ? (_key: (string | null)[], count: number) => String(count)
       : order.length === 1 && order[0] === 'ctid'
         ? (key: (string | null)[]) => key[0] as string
         : (key: (string | null)[]) => JSON.stringify(key);
+    return { columns, sql, byRows, keyFields: order.length, offset, checkpoint };
+  }
 
+  /** The bytes COPY ... TO STDOUT writes, as they arrive. */
+  private async *copy(sql: string): AsyncGenerator<Buffer> {
     const client = await this.pool.connect().catch((error) => {
       throw pgError(error, this.server, 'connecting');
     });
     let finished = false;
     try {
-      const stream = client.query(copyTo(sql));
-      const decoder = new StringDecoder('utf8');
-      let rest = '';
-      let rows: Row[] = [];
-      let lastKey: (string | null)[] = [];
-      for await (const chunk of stream as AsyncIterable<Buffer>) {
-        const text = rest + decoder.write(chunk);
-        let start = 0;
-        for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
-          const fields = parseCopyLine(text.slice(start, nl)) as Value[];
-          start = nl + 1;
-          const key = fields.splice(width) as (string | null)[];
-          // A batch closes only where the key changes, so a checkpoint never splits equal keys.
-          if (rows.length >= batchRows && (byRows || !sameTexts(key, lastKey))) {
-            yield { rows, checkpoint: checkpointOf(lastKey) };
-            rows = [];
-          }
-          for (let i = 0; i < width; i++) {
-            const normalize = normalizers[i];
-            if (normalize && fields[i] !== null) fields[i] = normalize(fields[i] as string);
-          }
-          rows.push(fields);
-          count++;
-          lastKey = key;
-        }
-        rest = text.slice(start);
-      }
-      if (rows.length) yield { rows, checkpoint: checkpointOf(lastKey) };
+      yield* client.query(copyTo(sql)) as AsyncIterable<Buffer>;
       finished = true;
     } catch (error) {
       throw pgError(error, this.server, `reading ${this.label}`);
