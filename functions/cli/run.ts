@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { JobOpener } from '../adapters/open-job.ts';
 import { describeError } from '../core/errors.ts';
@@ -36,15 +37,39 @@ const RESTARTS_PER_WORKER = 10;
  * A distributed run moves to SQS and worker processes when, at least
  * SPREAD_AFTER_MS after planning began, SPREAD_WAITING ranges still wait for
  * a consumer and, at the pace so far, the rest would take longer than
- * SPREAD_PAYS_MS: long enough for the processes' start-up to pay off.
+ * SPREAD_PAYS_MS: long enough for the processes' start-up to pay off. And
+ * only when more processes can make it faster: this one keeps SPREAD_BUSY
+ * of a core busy (its consumers wait on their CPU, not on the databases) and
+ * the machine has a core idle for another.
  */
 const SPREAD_AFTER_MS = 1000;
 const SPREAD_WAITING = 2;
 const SPREAD_PAYS_MS = 3000;
+const SPREAD_BUSY = 0.8;
 
-function worthSpreading(run: RunRecord, waiting: number, elapsedMs: number): boolean {
+function worthSpreading(run: RunRecord, waiting: number, elapsedMs: number, cpuUse: () => CpuUse): boolean {
   if (waiting < SPREAD_WAITING || elapsedMs < SPREAD_AFTER_MS) return false;
-  return run.rangesDone === 0 || (elapsedMs * (run.ranges - run.rangesDone)) / run.rangesDone > SPREAD_PAYS_MS;
+  if (run.rangesDone > 0 && (elapsedMs * (run.ranges - run.rangesDone)) / run.rangesDone <= SPREAD_PAYS_MS) return false;
+  const cpu = cpuUse();
+  return cpu.busy >= SPREAD_BUSY && cpu.idle >= 1;
+}
+
+/** Cores' worth of CPU this process used, and the machine left idle, since a point in time. */
+interface CpuUse {
+  busy: number;
+  idle: number;
+}
+
+function cpuSinceNow(): () => CpuUse {
+  const idleMs = () => cpus().reduce((sum, c) => sum + c.times.idle, 0);
+  const at = performance.now();
+  const own = process.cpuUsage();
+  const idle = idleMs();
+  return () => {
+    const wallMs = Math.max(1, performance.now() - at);
+    const used = process.cpuUsage(own);
+    return { busy: (used.user + used.system) / 1000 / wallMs, idle: (idleMs() - idle) / wallMs };
+  };
 }
 
 export interface RunOptions {
@@ -258,6 +283,7 @@ export async function runLocally(options: RunOptions, start: Starter): Promise<R
     else local = startInProcess(count, options, memory, 'arn:aws:sqs:local:000000000000:batchsync-memory', relay);
     const startedAt = Date.now();
     const planned = await start({ open: opener.open, queue: relay, events: noEvents, newRunId: randomUUID });
+    const cpuUse = cpuSinceNow();
     // The ledger restarting costs waits; past the retry budget the run is given up, and the summary still says so.
     const outage = <T>(fn: () => Promise<T>) => retrying(fn, { now: Date.now, sleep }, OUTAGE);
     const resources = await outage(() => opener.open(planned.job));
@@ -271,7 +297,7 @@ export async function runLocally(options: RunOptions, start: Starter): Promise<R
           await stopAll();
           return { ...planned, run: (await outage(() => ledger.getRun(planned.runId))) as RunRecord, outcome: 'interrupted', pauses: await pauses() };
         }
-        if (!sqs && job.channel.distributed && worthSpreading(run, memory.waiting(), Date.now() - startedAt)) await moveToSqs();
+        if (!sqs && job.channel.distributed && worthSpreading(run, memory.waiting(), Date.now() - startedAt, cpuUse)) await moveToSqs();
         // The ranges (for the estimate of rows left) every few polls: they are one row each in the ledger.
         const ranges = polls % PROGRESS_RANGES_EVERY === 0 ? await outage(() => ledger.listRanges(run.runId)) : undefined;
         options.progress.update(run, ranges, health && (await pauses()));

@@ -598,10 +598,16 @@ const PG_TIMESTAMP_RE = /^timestamp(?:\((\d)\))?(?: without time zone)?$/;
 
 const isDigit = (c: number) => c >= 48 && c <= 57;
 
+/** What the checks below read of a value's text: a string, or a view of escaped text's bytes (text-rows.ts), ASCII where they look. */
+export interface TextLike {
+  readonly length: number;
+  charCodeAt(index: number): number;
+}
+
 const ANY_TEXT = () => true;
 
 /** What a value of `source` must look like to pass as is into `target`; null when the types give no such guarantee. */
-export function passesAsIs(source: SourceColumn, target: TargetColumn): ((text: string) => boolean) | null {
+export function passesAsIs(source: SourceColumn, target: TargetColumn): ((text: TextLike) => boolean) | null {
   const type = source.type.toLowerCase().trim();
   const kind = columnKind(target);
   const bits = SOURCE_INT_BITS[type];

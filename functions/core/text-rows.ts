@@ -1,3 +1,4 @@
+import type { TextLike } from './convert.ts';
 import type { Chunk, OutRow } from './ports.ts';
 
 /**
@@ -14,7 +15,17 @@ import type { Chunk, OutRow } from './ports.ts';
 export interface FieldCheck {
   takesNull: boolean;
   takesEmpty: boolean;
-  test: ((text: string) => boolean) | null;
+  test: ((text: TextLike) => boolean) | null;
+}
+
+/** A field's bytes read as char codes: the checks look at ASCII positions only, so no string is made. */
+class FieldView implements TextLike {
+  data: Buffer = Buffer.alloc(0);
+  start = 0;
+  length = 0;
+  charCodeAt(index: number): number {
+    return index >= 0 && index < this.length ? this.data[this.start + index] : Number.NaN;
+  }
 }
 
 const TAB = 9;
@@ -31,6 +42,8 @@ const LETTER_N = 78;
  */
 export function textPassesAsIs(data: Buffer, checks: readonly FieldCheck[]): number {
   const width = checks.length;
+  const view = new FieldView();
+  view.data = data;
   let bytes = 0;
   let field = 0;
   let start = 0;
@@ -40,7 +53,9 @@ export function textPassesAsIs(data: Buffer, checks: readonly FieldCheck[]): num
     if (b === BACKSLASH) escaped = true;
     if (b !== TAB && b !== NEWLINE) continue;
     if (field < width) {
-      if (!fieldPasses(data, start, i, escaped, checks[field])) return -1;
+      view.start = start;
+      view.length = i - start;
+      if (!fieldPasses(view, escaped, checks[field])) return -1;
       bytes += i - start + 1;
     }
     if (b === NEWLINE) {
@@ -54,10 +69,10 @@ export function textPassesAsIs(data: Buffer, checks: readonly FieldCheck[]): num
   return start === data.length ? bytes : -1;
 }
 
-function fieldPasses(data: Buffer, start: number, end: number, escaped: boolean, check: FieldCheck): boolean {
-  if (end === start) return check.takesEmpty;
-  if (!escaped) return check.test === null || check.test(data.toString('latin1', start, end));
-  if (end - start === 2 && data[start] === BACKSLASH && data[start + 1] === LETTER_N) return check.takesNull;
+function fieldPasses(field: FieldView, escaped: boolean, check: FieldCheck): boolean {
+  if (field.length === 0) return check.takesEmpty;
+  if (!escaped) return check.test === null || check.test(field);
+  if (field.length === 2 && field.charCodeAt(0) === BACKSLASH && field.charCodeAt(1) === LETTER_N) return check.takesNull;
   // An escaped character never belongs to a number or a date: only free text passes with one.
   return check.test === null;
 }
