@@ -165,7 +165,7 @@ function startProcesses(count: number, options: RunOptions): Workers & { connect
 }
 
 /** One consumer instance in this process, working up to `count` ranges at once from `poller`; requeued ranges go to `requeue`. */
-function startInProcess(count: number, options: RunOptions, poller: Poller, queueArn: string, requeue: Queue): Workers {
+function startInProcess(count: number, options: RunOptions, poller: Poller, queueArn: string, requeue: Queue, onBatch: () => void): Workers {
   const controller = new AbortController();
   let failed: unknown = null;
   const loop = runWorker({
@@ -177,6 +177,7 @@ function startInProcess(count: number, options: RunOptions, poller: Poller, queu
     retryDelaySeconds: 1,
     invocationMs: options.invocationMs,
     signal: controller.signal,
+    onBatch,
   }).catch((error) => {
     failed = error;
   });
@@ -200,7 +201,7 @@ interface Spread {
 }
 
 /** Starts the SQS queue and its consumers: worker processes for a distributed job, else one in this process. */
-async function spread(count: number, options: RunOptions): Promise<Spread> {
+async function spread(count: number, options: RunOptions, onBatch: () => void): Promise<Spread> {
   const { job } = options;
   // Processes start before the queue exists, so their start-up overlaps the emulator's.
   const processes = job.channel.distributed ? startProcesses(count, options) : null;
@@ -214,7 +215,7 @@ async function spread(count: number, options: RunOptions): Promise<Spread> {
     const { SqsPoller, SqsQueue } = await import('../adapters/sqs.ts');
     const sender = new SqsQueue(queue.client, queue.queueUrl);
     processes?.connect(queue);
-    const workers = processes ?? startInProcess(count, options, new SqsPoller(queue.client, queue.queueUrl), queue.queueArn, sender);
+    const workers = processes ?? startInProcess(count, options, new SqsPoller(queue.client, queue.queueUrl), queue.queueArn, sender, onBatch);
     const dlq = new SqsPoller(queue.client, queue.dlqUrl);
     return { queue, sender, workers, deadLetters: async () => (await dlq.receive(10, 30, 0)).map((m) => m.body) };
   } catch (error) {
@@ -268,8 +269,19 @@ export async function runLocally(options: RunOptions, start: Starter): Promise<R
   process.once('SIGTERM', onSignal);
   let sqs = null as Spread | null;
   let local: Workers | null = null;
+  // The runner sleeps between looks at the ledger; a consumer in this process that settles a batch wakes it.
+  let wake = () => {};
+  const nap = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  const onBatch = () => wake();
   const moveToSqs = async () => {
-    sqs = await spread(count, options);
+    sqs = await spread(count, options, onBatch);
     relay.to = sqs.sender;
     await relay.to.send(memory.takeWaiting());
   };
@@ -280,7 +292,7 @@ export async function runLocally(options: RunOptions, start: Starter): Promise<R
   try {
     const atOnce = options.endpoint !== undefined || (job.channel.distributed && options.workers !== undefined);
     if (atOnce) await moveToSqs();
-    else local = startInProcess(count, options, memory, 'arn:aws:sqs:local:000000000000:batchsync-memory', relay);
+    else local = startInProcess(count, options, memory, 'arn:aws:sqs:local:000000000000:batchsync-memory', relay, onBatch);
     const startedAt = Date.now();
     const planned = await start({ open: opener.open, queue: relay, events: noEvents, newRunId: randomUUID });
     const cpuUse = cpuSinceNow();
@@ -309,7 +321,7 @@ export async function runLocally(options: RunOptions, start: Starter): Promise<R
         // A finalizer that died (its claim gone stale) is replaced from here.
         if (run.rangesDone >= run.ranges && (run.status === 'running' || run.status === 'finalizing')) await outage(() => finalizeRun(run.runId, planned.job, deps));
         // Quick looks at first, so a short run's command ends soon after the run does.
-        await sleep(Math.min(POLL_MS, FIRST_POLL_MS * 2 ** polls));
+        await nap(Math.min(POLL_MS, FIRST_POLL_MS * 2 ** polls));
         run = (await outage(() => ledger.getRun(planned.runId))) as RunRecord;
       }
     } catch (error) {

@@ -23,6 +23,8 @@ export interface WorkerOptions {
   /** What getRemainingTimeInMillis counts down from, like a Lambda timeout. */
   invocationMs: number;
   signal: AbortSignal;
+  /** Called once each batch is settled (deleted or made visible again). */
+  onBatch?: () => void;
 }
 
 export function toEvent(messages: Received[], queueArn: string): SQSEvent {
@@ -89,5 +91,6 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     await poller.delete(messages.filter((m) => !failed.has(m.messageId)));
     const retry = messages.filter((m) => failed.has(m.messageId));
     if (retry.length) await poller.setVisibility(retry, options.retryDelaySeconds);
+    options.onBatch?.();
   }
 }

@@ -12,8 +12,8 @@ export type KeyKind = 'integer' | 'decimal' | 'string' | 'temporal' | 'bytes';
 
 /** How a range selects and orders its rows; stored in the ledger as its bounds. */
 export type Bounds =
-  /** Keys from `from` (inclusive) to `to` (exclusive); null: unbounded. */
-  | { by: 'key'; key: string[]; kinds: KeyKind[]; from: JsonKey | null; to: JsonKey | null }
+  /** Keys from `from` (inclusive) to `to` (exclusive); null: unbounded. `nullable`: key columns whose NULL rows belong to the null-key range. */
+  | { by: 'key'; key: string[]; kinds: KeyKind[]; from: JsonKey | null; to: JsonKey | null; nullable?: string[] }
   /** Rows where a split key column is NULL (no key range holds them), read in `order` (the primary key). */
   | { by: 'null-key'; key: string[]; order: string[]; kinds: KeyKind[] }
   /** A query's rows (those where a `nullKey` column is NULL, when given), in the order of all their columns; the checkpoint is a count. */
@@ -93,6 +93,9 @@ export function rangeConditions(where: string | undefined, bounds: Bounds, after
     return allOf(parts);
   }
   if (bounds.by === 'key') {
+    // A bound's comparison leaves out a NULL first column, not a NULL in a later one (decided by the first).
+    const bounded = bounds.from !== null || bounds.to !== null;
+    for (const k of bounds.nullable ?? []) if (!bounded || k !== bounds.key[0]) parts.push({ sql: `${quoteId(k)} IS NOT NULL`, values: [] });
     if (bounds.from) parts.push(keyCompare(bounds.key, '>=', bindKey(bounds.kinds, decodeKey(bounds.from))));
     if (bounds.to) parts.push(keyCompare(bounds.key, '<', bindKey(bounds.kinds, decodeKey(bounds.to))));
   } else {

@@ -111,14 +111,15 @@ export class MysqlSource implements Source {
     if (this.isQuery) return this.planQuery(ranges);
     const key = await this.splitKey();
     const names = key.columns.map((c) => c.name);
+    const nullable = key.columns.filter((c) => c.nullable).map((c) => c.name);
     const cuts = cutPoints(await this.points(key, ranges), ranges);
     const out: RangeSpec[] = [];
     // The first range has no lower bound and the last no upper one: rows added since planning are read too.
     for (let i = 0; i <= cuts.length; i++) {
       const from = i === 0 ? null : encodeKey(cuts[i - 1]);
-      out.push(this.range({ by: 'key', key: names, kinds: key.kinds, from, to: i === cuts.length ? null : encodeKey(cuts[i]) }));
+      out.push(this.range({ by: 'key', key: names, kinds: key.kinds, from, to: i === cuts.length ? null : encodeKey(cuts[i]), ...(nullable.length && { nullable }) }));
     }
-    if (key.columns.some((c) => c.nullable)) {
+    if (nullable.length) {
       if (!key.primaryKey.length) throw new JobError(`source.splitKey: (${names.join(', ')}) may be NULL and ${this.spec.table} has no primary key to read those rows in order`);
       out.push(this.range({ by: 'null-key', key: names, order: key.primaryKey.map((c) => c.name), kinds: key.primaryKey.map(kindOf) }));
     }

@@ -37,6 +37,8 @@ const KEY_TYPES = new Set(['uuid', 'bytea']);
 const isKeyType = (c: PgColumn) => KEY_CATEGORIES.has(c.category) || KEY_TYPES.has(c.typname);
 
 const NEWLINE = 10;
+/** A range holds at least this many of the table's blocks (4 MB at the default 8 kB): each range costs a COPY, an attempt and its ledger writes. */
+const MIN_RANGE_BLOCKS = 512;
 
 /** Blocks a sample reads: enough that a range's share is known within a few percent, whatever the table's size. */
 const SAMPLE_BLOCKS = 4000;
@@ -124,13 +126,16 @@ export class PostgresSource implements Source {
     if (!key && this.rel.query) return [this.range({ by: 'rows' })];
     if (!key) return this.planBlocks(ranges);
     const names = key.map((c) => c.name);
-    const cuts = cutPoints((await this.sample(names)).map((k) => ({ key: k, weight: 1 })), ranges) as string[][];
+    const nullable = key.filter((c) => !c.notNull).map((c) => c.name);
+    // A small table is a few ranges, not `ranges`.
+    const count = this.rel.query ? ranges : Math.max(1, Math.min(ranges, Math.ceil((await this.blocks()) / MIN_RANGE_BLOCKS)));
+    const cuts = cutPoints((await this.sample(names)).map((k) => ({ key: k, weight: 1 })), count) as string[][];
     const out: RangeSpec[] = [];
     // The first range has no lower bound and the last no upper one: rows added since planning are read too.
     for (let i = 0; i <= cuts.length; i++) {
-      out.push(this.range({ by: 'key', key: names, from: i === 0 ? null : cuts[i - 1], to: i === cuts.length ? null : cuts[i] }));
+      out.push(this.range({ by: 'key', key: names, from: i === 0 ? null : cuts[i - 1], to: i === cuts.length ? null : cuts[i], ...(nullable.length && { nullable }) }));
     }
-    if (key.some((c) => !c.notNull)) out.push(this.range({ by: 'null-key', key: names }));
+    if (nullable.length) out.push(this.range({ by: 'null-key', key: names }));
     return out;
   }
 
@@ -171,47 +176,55 @@ export class PostgresSource implements Source {
   /**
    * The range as COPY wrote it, cut at line ends into batches of `size`:
    * each line the columns, then the key. As in read, a batch closes only
-   * where the key changes: before the last whole line, when its key differs
-   * from the one before it.
+   * where the key changes, so a full batch takes the lines after it that
+   * share its last key.
    */
   async *readText(range: RangeSpec, after: Checkpoint | null, size: { rows: number; bytes: number }): AsyncGenerator<TextBatch> {
     const copy = await this.copyOf(range, after);
     const width = copy.columns.length;
     const fields = width + copy.keyFields;
-    const keyOf = (text: Buffer, start: number, end: number) => parseTextLine(text.toString('utf8', start, end)).slice(width);
+    const pending = new ByteQueue();
+    const keyOf = (start: number, end: number) => (copy.byRows ? [] : parseTextLine(pending.bytes.toString('utf8', start, end)).slice(width));
     let count = copy.offset;
-    let parts: Buffer[] = [];
-    let bytes = 0;
-    let lines = 0;
+    let rows = 0;
+    let full = false;
+    let lastKey: (string | null)[] = [];
+    // The start of the next line, where the search for its end resumes, and the last whole line.
+    let start = 0;
+    let scan = 0;
+    let last = [0, 0];
+    const batch = (end: number): TextBatch => {
+      count += rows;
+      return { text: withoutCopyOnlyEscapes(Buffer.from(pending.bytes.subarray(0, end))), rows, fields, checkpoint: copy.checkpoint(lastKey, count) };
+    };
     for await (const chunk of this.copy(copy.sql)) {
-      parts.push(chunk);
-      bytes += chunk.length;
-      for (let nl = chunk.indexOf(NEWLINE); nl >= 0; nl = chunk.indexOf(NEWLINE, nl + 1)) lines++;
-      if (lines < size.rows + 1 && bytes < size.bytes) continue;
-      const text = parts.length === 1 ? parts[0] : Buffer.concat(parts);
-      parts = [text];
-      const last = text.lastIndexOf(NEWLINE);
-      const before = text.lastIndexOf(NEWLINE, last - 1);
-      if (before < 0) continue;
-      let cut = last + 1;
-      let checkpoint: string;
-      if (copy.byRows) checkpoint = String((count += lines));
-      else {
-        const key = keyOf(text, text.lastIndexOf(NEWLINE, before - 1) + 1, before);
-        if (sameTexts(key, keyOf(text, before + 1, last))) continue;
-        cut = before + 1;
-        checkpoint = copy.checkpoint(key, (count += lines - 1));
+      pending.push(chunk);
+      for (let nl = pending.bytes.indexOf(NEWLINE, scan); nl >= 0; nl = pending.bytes.indexOf(NEWLINE, scan)) {
+        scan = nl + 1;
+        if (full) {
+          const key = keyOf(start, nl);
+          if (copy.byRows || !sameTexts(key, lastKey)) {
+            yield batch(start);
+            pending.drop(start);
+            nl -= start;
+            scan -= start;
+            start = 0;
+            rows = 0;
+            full = false;
+          } else lastKey = key;
+        }
+        rows++;
+        if (!full && (rows >= size.rows || scan >= size.bytes)) {
+          full = true;
+          lastKey = keyOf(start, nl);
+        }
+        last = [start, nl];
+        start = scan;
       }
-      yield { text: withoutCopyOnlyEscapes(text.subarray(0, cut)), rows: copy.byRows ? lines : lines - 1, fields, checkpoint };
-      parts = [text.subarray(cut)];
-      bytes = text.length - cut;
-      lines = copy.byRows ? 0 : 1;
     }
-    const text = Buffer.concat(parts);
-    if (lines === 0) return;
-    const last = text.lastIndexOf(NEWLINE);
-    const key = copy.byRows ? [] : keyOf(text, text.lastIndexOf(NEWLINE, last - 1) + 1, last);
-    yield { text: withoutCopyOnlyEscapes(text), rows: lines, fields, checkpoint: copy.checkpoint(key, count + lines) };
+    if (rows === 0) return;
+    if (!full) lastKey = keyOf(last[0], last[1]);
+    yield batch(start);
   }
 
   /**
@@ -284,7 +297,7 @@ export class PostgresSource implements Source {
   /** Block ranges of about equal size: for a table without a key to split on. */
   private async planBlocks(ranges: number): Promise<RangeSpec[]> {
     const total = await this.blocks();
-    const count = Math.max(1, Math.min(ranges, total));
+    const count = Math.max(1, Math.min(ranges, Math.ceil(total / MIN_RANGE_BLOCKS)));
     const width = Math.ceil(total / count);
     const out: RangeSpec[] = [];
     for (let i = 0; i < count; i++) {
@@ -383,4 +396,29 @@ function quoteLike(name: string): string {
 function sameTexts(a: readonly (string | null)[], b: readonly (string | null)[]): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return a.length === b.length;
+}
+
+/** Bytes as they stream in, kept in one buffer that grows by doubling; `drop` removes a prefix. */
+class ByteQueue {
+  private buffer = Buffer.alloc(1 << 16);
+  private length = 0;
+
+  /** The bytes held (a view: valid until the next push or drop). */
+  get bytes(): Buffer {
+    return this.buffer.subarray(0, this.length);
+  }
+
+  push(chunk: Buffer): void {
+    if (this.length + chunk.length > this.buffer.length) {
+      const grown = Buffer.alloc(Math.max(this.buffer.length * 2, this.length + chunk.length));
+      this.buffer.copy(grown, 0, 0, this.length);
+      this.buffer = grown;
+    }
+    this.length += chunk.copy(this.buffer, this.length);
+  }
+
+  drop(bytes: number): void {
+    this.buffer.copy(this.buffer, 0, bytes, this.length);
+    this.length -= bytes;
+  }
 }

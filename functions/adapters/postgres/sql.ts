@@ -20,8 +20,11 @@ export function literal(value: string): string {
 
 /** How a range selects and orders its rows; stored in the ledger as its bounds. */
 export type Bounds =
-  /** Keys (one text per key column) from `from` (inclusive) to `to` (exclusive); null: unbounded. */
-  | { by: 'key'; key: string[]; from: string[] | null; to: string[] | null }
+  /**
+   * Keys (one text per key column) from `from` (inclusive) to `to` (exclusive); null: unbounded.
+   * `nullable`: key columns that may be NULL; their NULL rows belong to the null-key range, never here.
+   */
+  | { by: 'key'; key: string[]; from: string[] | null; to: string[] | null; nullable?: string[] }
   /** Rows in table blocks [fromBlock, toBlock); null: unbounded. */
   | { by: 'ctid'; fromBlock: number | null; toBlock: number | null }
   /** Rows where a key column is NULL, which no key range holds; read in ctid order (a query's: in row order). */
@@ -56,6 +59,9 @@ export function keyCompare(key: readonly string[], op: '>=' | '<' | '>', values:
 export function rangeConditions(where: string | undefined, bounds: Bounds, after: string | null): string[] {
   const out = where ? [`(${where})`] : [];
   if (bounds.by === 'key') {
+    // A bound's row comparison leaves out a NULL first column, not a NULL in a later one (decided by the first).
+    const bounded = bounds.from !== null || bounds.to !== null;
+    for (const k of bounds.nullable ?? []) if (!bounded || k !== bounds.key[0]) out.push(`${quoteIdent(k)} IS NOT NULL`);
     if (bounds.from !== null) out.push(keyCompare(bounds.key, '>=', bounds.from));
     if (bounds.to !== null) out.push(keyCompare(bounds.key, '<', bounds.to));
     if (after !== null) out.push(keyCompare(bounds.key, '>', JSON.parse(after) as string[]));
