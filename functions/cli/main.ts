@@ -480,7 +480,6 @@ async function commandWorker(ctx: Context): Promise<number> {
     poller: new SqsPoller(client, config.queueUrl),
     queueArn: config.queueArn,
     handler: localConsumerHandler(ctx.opener, new SqsQueue(client, config.queueUrl), config.jobs, stop.signal),
-    batchSize: 1,
     visibilitySeconds: config.visibilitySeconds,
     retryDelaySeconds: 1,
     invocationMs: config.invocationMs,

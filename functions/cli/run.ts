@@ -164,28 +164,34 @@ function startProcesses(count: number, options: RunOptions): Workers & { connect
   };
 }
 
-/** One consumer instance in this process, working up to `count` ranges at once from `poller`; requeued ranges go to `requeue`. */
+/**
+ * One consumer instance in this process, working up to `count` ranges at
+ * once from `poller`, each taken as the one before it ends (not in batches
+ * that wait for their slowest range); requeued ranges go to `requeue`.
+ */
 function startInProcess(count: number, options: RunOptions, poller: Poller, queueArn: string, requeue: Queue, onBatch: () => void): Workers {
   const controller = new AbortController();
+  const handler = localConsumerHandler(options.opener, requeue, [options.job], controller.signal);
   let failed: unknown = null;
-  const loop = runWorker({
-    poller,
-    queueArn,
-    handler: localConsumerHandler(options.opener, requeue, [options.job], controller.signal),
-    batchSize: count,
-    visibilitySeconds: options.visibilitySeconds,
-    retryDelaySeconds: 1,
-    invocationMs: options.invocationMs,
-    signal: controller.signal,
-    onBatch,
-  }).catch((error) => {
-    failed = error;
-  });
+  const loops = Array.from({ length: count }, () =>
+    runWorker({
+      poller,
+      queueArn,
+      handler,
+      visibilitySeconds: options.visibilitySeconds,
+      retryDelaySeconds: 1,
+      invocationMs: options.invocationMs,
+      signal: controller.signal,
+      onBatch,
+    }).catch((error) => {
+      failed = error;
+    }),
+  );
   return {
     heal: () => failed === null,
     async stop() {
       controller.abort();
-      await loop;
+      await Promise.all(loops);
     },
   };
 }

@@ -15,8 +15,6 @@ export interface WorkerOptions {
   poller: Poller;
   queueArn: string;
   handler: BatchHandler;
-  /** Messages a receive takes: 1 in distributed mode, maxConcurrency otherwise. */
-  batchSize: number;
   visibilitySeconds: number;
   /** How long a failed message stays invisible before its next delivery. */
   retryDelaySeconds: number;
@@ -68,7 +66,7 @@ export function lambdaContext(invocationMs: number): Context {
 
 /**
  * Plays the Lambda SQS event source for one consumer instance: receive a
- * batch, keep it invisible while the handler works (a killed worker's
+ * message (a batch of one), keep it invisible while the handler works (a killed worker's
  * messages reappear after the visibility timeout), delete what succeeded and
  * make failures visible again after a short delay; SQS's redrive policy moves
  * a message that keeps failing to the dead-letter queue.
@@ -76,7 +74,7 @@ export function lambdaContext(invocationMs: number): Context {
 export async function runWorker(options: WorkerOptions): Promise<void> {
   const { poller, signal } = options;
   while (!signal.aborted) {
-    const messages = await poller.receive(options.batchSize, options.visibilitySeconds, 1);
+    const messages = await poller.receive(1, options.visibilitySeconds, 1);
     if (messages.length === 0) continue;
     const heartbeat = setInterval(() => {
       poller.setVisibility(messages, options.visibilitySeconds).catch(() => {});

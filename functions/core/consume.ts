@@ -195,7 +195,9 @@ async function consumeStarted(
     const checks = readText ? textChecks(read, columns, options) : null;
     async function* textChunks(readText: NonNullable<Source['readText']>, checks: readonly FieldCheck[]): AsyncGenerator<Chunk> {
       let from = checkpoint;
-      for await (const batch of readText(range.spec, from, { rows: batchRows, bytes: DEFAULT_CHUNK_BYTES })) {
+      // A text chunk holds no row objects: unless the job sets batchRows or a rate, only its bytes close it (fewer, larger transactions).
+      const rows = job.target.batchRows === undefined && !throttled ? Number.POSITIVE_INFINITY : batchRows;
+      for await (const batch of readText(range.spec, from, { rows, bytes: DEFAULT_CHUNK_BYTES })) {
         const base = { runId, rangeId, from, to: batch.checkpoint, columns, sourceNames, rowsRead: batch.rows };
         const bytes = textPassesAsIs(batch.text, checks);
         if (bytes >= 0) {

@@ -40,7 +40,8 @@ const NEWLINE = 10;
 /** A range holds at least this many of the table's blocks (4 MB at the default 8 kB): each range costs a COPY, an attempt and its ledger writes. */
 const MIN_RANGE_BLOCKS = 512;
 
-/** Blocks a sample reads: enough that a range's share is known within a few percent, whatever the table's size. */
+/** Blocks a sample reads per range it cuts (and at most): enough that a range's share is known within a few percent, whatever the table's size. */
+const SAMPLE_BLOCKS_PER_RANGE = 250;
 const SAMPLE_BLOCKS = 4000;
 /** Keys the sample returns to the planner (every n-th of the sampled rows, in key order). */
 const SAMPLE_KEYS = 20_000;
@@ -129,7 +130,7 @@ export class PostgresSource implements Source {
     const nullable = key.filter((c) => !c.notNull).map((c) => c.name);
     // A small table is a few ranges, not `ranges`.
     const count = this.rel.query ? ranges : Math.max(1, Math.min(ranges, Math.ceil((await this.blocks()) / MIN_RANGE_BLOCKS)));
-    const cuts = cutPoints((await this.sample(names)).map((k) => ({ key: k, weight: 1 })), count) as string[][];
+    const cuts = count === 1 ? [] : (cutPoints((await this.sample(names, count)).map((k) => ({ key: k, weight: 1 })), count) as string[][]);
     const out: RangeSpec[] = [];
     // The first range has no lower bound and the last no upper one: rows added since planning are read too.
     for (let i = 0; i <= cuts.length; i++) {
@@ -273,13 +274,15 @@ export class PostgresSource implements Source {
   }
 
   /**
-   * Keys of a block sample, thinned to about SAMPLE_KEYS in key order. The
-   * sample reads about SAMPLE_BLOCKS random blocks however large the table;
+   * Keys of a block sample for `ranges` ranges, thinned to about
+   * SAMPLE_KEYS in key order. The sample reads about SAMPLE_BLOCKS_PER_RANGE
+   * random blocks a range (SAMPLE_BLOCKS at most) however large the table;
    * when the job's `where` leaves too few of their rows, it grows tenfold.
    */
-  private async sample(key: string[]): Promise<string[][]> {
+  private async sample(key: string[], ranges: number): Promise<string[][]> {
     const blocks = this.rel.query ? 0 : await this.blocks();
-    let percent = blocks <= SAMPLE_BLOCKS ? 100 : Math.max(0.0001, (100 * SAMPLE_BLOCKS) / blocks);
+    const wanted = Math.min(SAMPLE_BLOCKS, SAMPLE_BLOCKS_PER_RANGE * ranges);
+    let percent = blocks <= wanted ? 100 : Math.max(0.0001, (100 * wanted) / blocks);
     for (;;) {
       // Each row: the key's texts, then the sample's size.
       const rows = await this.query<string[]>(sampleSql(this.rel, key, this.spec.where, percent, SAMPLE_KEYS), 'sampling the split key', [], 'array');
