@@ -60,8 +60,8 @@ const JOBS = [
   job('it_h_handback', { target: { ...job('x').target, table: 'it_h_handback', batchRows: 5 }, channel: { maxConcurrency: 1, rowsPerSecond: 100 } }),
 ];
 const ROWS: Record<string, number> = {
-  // Enough rows (over 4 MB) for the planner to cut more than one range.
-  it_h_orders: 150_000,
+  // Enough rows (twice 4 MB) for the planner to cut more than one range.
+  it_h_orders: 300_000,
   it_h_up_a: 10,
   it_h_up_b: 12,
   it_h_down: 20,
@@ -379,7 +379,7 @@ describe('planner and consumer handlers', () => {
     // The consumer is invoked once per range queued by the first event, none for the duplicate.
     expect(await drain('batchsync-it_h_orders.fifo')).toEqual({ invocations: first[0].ranges, failures: 0 });
     expect(await runs('it_h_orders')).toEqual([expect.objectContaining({ status: 'succeeded' })]);
-    expect(await targetRows('it_h_orders')).toEqual({ count: 150_000, distinct: 150_000 });
+    expect(await targetRows('it_h_orders')).toEqual({ count: 300_000, distinct: 300_000 });
 
     // The finalizer announced the run on the project's bus once, and the metrics for the job were emitted.
     expect(runEvents('it_h_orders')).toEqual([
@@ -388,8 +388,8 @@ describe('planner and consumer handlers', () => {
     expect(metric('it_h_orders', 'RunsStarted')).toBe(1);
     expect(metric('it_h_orders', 'RangesQueued')).toBe(first[0].ranges);
     expect(metric('it_h_orders', 'RunsSucceeded')).toBe(1);
-    expect(metric('it_h_orders', 'RowsRead')).toBe(150_000);
-    expect(metric('it_h_orders', 'RowsWritten')).toBe(150_000);
+    expect(metric('it_h_orders', 'RowsRead')).toBe(300_000);
+    expect(metric('it_h_orders', 'RowsWritten')).toBe(300_000);
     expect(metric('it_h_orders', 'DirtyRecords')).toBe(0);
     expect(metric('it_h_orders', 'RunDuration')).toBeGreaterThan(0);
     expect(emf.find((r) => r.job === 'it_h_orders' && 'RunsSucceeded' in r)?._aws.CloudWatchMetrics[0]).toMatchObject({ Namespace: 'batchsync', Dimensions: [['service', 'job']] });
@@ -397,7 +397,7 @@ describe('planner and consumer handlers', () => {
     // A late third delivery of the same schedule skips the finished run.
     expect(await planner(scheduled('it_h_orders', time), context('planner'))).toEqual([{ ...first[0], outcome: 'skipped' }]);
     expect(await runs('it_h_orders')).toHaveLength(1);
-    expect(await targetRows('it_h_orders')).toEqual({ count: 150_000, distinct: 150_000 });
+    expect(await targetRows('it_h_orders')).toEqual({ count: 300_000, distinct: 300_000 });
   });
 
   it('dependsOn: the rule fires on each upstream success, and the job starts only when every upstream of that logical time has succeeded', async () => {

@@ -107,7 +107,8 @@ describe('PostgreSQL', () => {
     const file = await job('it_src_pg_nokey', { type: 'postgres', connection: { url: PG_URL }, table: 'it_src_pg_nokey' }, 'it_src_pg_nokey');
 
     const ranges = await plan(file);
-    expect(ranges[1].description).toMatch(/^ctid >= '\(\d+,0\)'::tid AND ctid < '\(\d+,0\)'::tid$/);
+    expect(ranges[0].description).toMatch(/^ctid < '\(\d+,0\)'::tid$/);
+    expect(ranges.at(-1)?.description).toMatch(/^ctid >= '\(\d+,0\)'::tid$/);
     await run(file, 150_000);
     const expected = await pgDigest(pgc, 'SELECT id::text, name, amount::text FROM it_src_pg_nokey');
     expect(await mysqlDigest(my, 'SELECT id, name, amount FROM it_src_pg_nokey')).toBe(expected);

@@ -305,20 +305,26 @@ export class MysqlTarget implements Target {
     if (chunk.rows.length === 0) return { written: 0, bytes: 0, skipped: 0, rejected: [] };
     const rejected: DirtyRecord[] = [];
     let live = chunk.rows.map((_, i) => i);
-    // A row larger than one packet can never be sent: it is dirty before anything is tried.
     const limit = server.maxPacket - PACKET_SLACK;
-    let bytes = 0;
-    live = live.filter((i) => {
-      const size = chunkRowBytes(chunk.rows[i]);
-      bytes += size;
-      if (size <= limit) return true;
-      rejected.push(this.rejectedRecord(chunk, i, `the row is ${size} bytes, more than the server's max_allowed_packet (${server.maxPacket} bytes)`, false));
-      return false;
-    });
+    const loading = mode !== 'upsert' && server.loadData;
+    // Encoded once for LOAD DATA: when the whole chunk fits in a packet, no row can be too large, and its length is the bytes sent.
+    const encoded = loading ? Buffer.from(encodeTsvRows(chunk.rows, chunk.columns), 'utf8') : null;
+    let bytes = encoded?.length ?? 0;
+    if (!encoded || encoded.length > limit) {
+      // A row larger than one packet can never be sent: it is dirty before anything is tried.
+      bytes = 0;
+      live = live.filter((i) => {
+        const size = chunkRowBytes(chunk.rows[i]);
+        bytes += size;
+        if (size <= limit) return true;
+        rejected.push(this.rejectedRecord(chunk, i, `the row is ${size} bytes, more than the server's max_allowed_packet (${server.maxPacket} bytes)`, false));
+        return false;
+      });
+    }
     if (live.length === 0) return { written: 0, bytes, skipped: 0, rejected };
-    if (mode !== 'upsert' && server.loadData) {
+    if (loading) {
       const verb = mode === 'replace' ? 'REPLACE' : 'IGNORE';
-      const first = await this.loadRowsClean(conn, chunk, live, verb);
+      const first = await this.loadRowsClean(conn, chunk, live, verb, live.length === chunk.rows.length ? encoded : null);
       if (first) return { ...first, bytes, rejected };
       // Insert mode: keys the table already holds are found with one query, and the rest loads again, whole.
       if (mode === 'insert' && this.loadData !== false) {
@@ -342,9 +348,16 @@ export class MysqlTarget implements Target {
    * went clean, else null with the savepoint rolled back (a warning, a
    * skipped row, or a row-level error such as a trigger's SIGNAL).
    */
-  private async loadRowsClean(conn: mysql.PoolConnection, chunk: Chunk, indexes: readonly number[], verb: 'IGNORE' | 'REPLACE'): Promise<{ written: number; skipped: number } | null> {
-    const rows = indexes.length === chunk.rows.length ? chunk.rows : indexes.map((i) => chunk.rows[i]);
-    return this.loadClean(conn, chunk, Buffer.from(encodeTsvRows(rows, chunk.columns), 'utf8'), rows.length, 0, verb);
+  /** LOAD DATA of the rows at `indexes` (`encoded`: those rows already encoded). */
+  private async loadRowsClean(
+    conn: mysql.PoolConnection,
+    chunk: Chunk,
+    indexes: readonly number[],
+    verb: 'IGNORE' | 'REPLACE',
+    encoded: Buffer | null = null,
+  ): Promise<{ written: number; skipped: number } | null> {
+    const data = encoded ?? Buffer.from(encodeTsvRows(indexes.map((i) => chunk.rows[i]), chunk.columns), 'utf8');
+    return this.loadClean(conn, chunk, data, indexes.length, 0, verb);
   }
 
   /** LOAD DATA of `count` rows as escaped text (each line the chunk's columns, then `skip` fields not written). */

@@ -129,7 +129,7 @@ export class PostgresSource implements Source {
     const names = key.map((c) => c.name);
     const nullable = key.filter((c) => !c.notNull).map((c) => c.name);
     // A small table is a few ranges, not `ranges`.
-    const count = this.rel.query ? ranges : Math.max(1, Math.min(ranges, Math.ceil((await this.blocks()) / MIN_RANGE_BLOCKS)));
+    const count = this.rel.query ? ranges : Math.max(1, Math.min(ranges, Math.floor((await this.blocks()) / MIN_RANGE_BLOCKS)));
     const cuts = count === 1 ? [] : (cutPoints((await this.sample(names, count)).map((k) => ({ key: k, weight: 1 })), count) as string[][]);
     const out: RangeSpec[] = [];
     // The first range has no lower bound and the last no upper one: rows added since planning are read too.
@@ -300,7 +300,7 @@ export class PostgresSource implements Source {
   /** Block ranges of about equal size: for a table without a key to split on. */
   private async planBlocks(ranges: number): Promise<RangeSpec[]> {
     const total = await this.blocks();
-    const count = Math.max(1, Math.min(ranges, Math.ceil(total / MIN_RANGE_BLOCKS)));
+    const count = Math.max(1, Math.min(ranges, Math.floor(total / MIN_RANGE_BLOCKS)));
     const width = Math.ceil(total / count);
     const out: RangeSpec[] = [];
     for (let i = 0; i < count; i++) {
