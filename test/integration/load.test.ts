@@ -69,7 +69,8 @@ describe('a job loads a 200k-row source into MySQL exactly, over several ranges 
     const result = await runCli(['run', job, '--json', '--workers', '2']);
     const s = summary(result);
     expect(s.status, result.stderr).toBe('succeeded');
-    expect(s.ranges as number).toBeGreaterThanOrEqual(4);
+    // PostgreSQL ranges hold at least 512 blocks: this table is a few.
+    expect(s.ranges as number).toBeGreaterThanOrEqual(2);
     expect(s).toMatchObject({ rowsRead: ROWS, rowsWritten: ROWS, dirtyRecords: 0, error: null });
     console.log(`PostgreSQL → MySQL: ${ROWS} rows in ${s.durationMs} ms = ${Math.round(ROWS / ((s.durationMs as number) / 1000))} rows/s`);
 
