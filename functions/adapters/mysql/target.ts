@@ -297,7 +297,8 @@ export class MysqlTarget implements Target {
     const server = await this.serverSettings(conn);
     // Text goes to LOAD DATA as it came; rows too large for a packet, a rejected row or INSERTs need it as rows.
     const text = given.text;
-    if (text && mode !== 'upsert' && server.loadData && text.data.length <= server.maxPacket - PACKET_SLACK) {
+    const textLoaded = text && mode !== 'upsert' && server.loadData && text.data.length <= server.maxPacket - PACKET_SLACK;
+    if (textLoaded) {
       const loaded = await this.loadClean(conn, given, text.data, text.rows, text.skip, mode === 'replace' ? 'REPLACE' : 'IGNORE');
       if (loaded) return { ...loaded, bytes: text.bytes, rejected: [] };
     }
@@ -324,7 +325,8 @@ export class MysqlTarget implements Target {
     if (live.length === 0) return { written: 0, bytes, skipped: 0, rejected };
     if (loading) {
       const verb = mode === 'replace' ? 'REPLACE' : 'IGNORE';
-      const first = await this.loadRowsClean(conn, chunk, live, verb, live.length === chunk.rows.length ? encoded : null);
+      // The same rows as the text just loaded would not go clean either.
+      const first = textLoaded ? null : await this.loadRowsClean(conn, chunk, live, verb, live.length === chunk.rows.length ? encoded : null);
       if (first) return { ...first, bytes, rejected };
       // Insert mode: keys the table already holds are found with one query, and the rest loads again, whole.
       if (mode === 'insert' && this.loadData !== false) {
@@ -347,8 +349,8 @@ export class MysqlTarget implements Target {
    * LOAD DATA of the rows at `indexes` inside a savepoint; the counts when it
    * went clean, else null with the savepoint rolled back (a warning, a
    * skipped row, or a row-level error such as a trigger's SIGNAL).
+   * `encoded`: those rows already encoded.
    */
-  /** LOAD DATA of the rows at `indexes` (`encoded`: those rows already encoded). */
   private async loadRowsClean(
     conn: mysql.PoolConnection,
     chunk: Chunk,
@@ -360,7 +362,7 @@ export class MysqlTarget implements Target {
     return this.loadClean(conn, chunk, data, indexes.length, 0, verb);
   }
 
-  /** LOAD DATA of `count` rows as escaped text (each line the chunk's columns, then `skip` fields not written). */
+  /** loadRowsClean of `count` rows as escaped text (each line the chunk's columns, then `skip` fields not written). */
   private async loadClean(conn: mysql.PoolConnection, chunk: Chunk, data: Buffer, count: number, skip: number, verb: 'IGNORE' | 'REPLACE'): Promise<{ written: number; skipped: number } | null> {
     const mode = this.options.writeMode;
     await conn.query('SAVEPOINT batchsync_load');
