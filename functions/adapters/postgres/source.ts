@@ -200,13 +200,15 @@ export class PostgresSource implements Source {
     };
     for await (const chunk of this.copy(copy.sql)) {
       pending.push(chunk);
-      for (let nl = pending.bytes.indexOf(NEWLINE, scan); nl >= 0; nl = pending.bytes.indexOf(NEWLINE, scan)) {
+      let bytes = pending.bytes;
+      for (let nl = bytes.indexOf(NEWLINE, scan); nl >= 0; nl = bytes.indexOf(NEWLINE, scan)) {
         scan = nl + 1;
         if (full) {
           const key = keyOf(start, nl);
           if (copy.byRows || !sameTexts(key, lastKey)) {
             yield batch(start);
             pending.drop(start);
+            bytes = pending.bytes;
             nl -= start;
             scan -= start;
             start = 0;
