@@ -11,7 +11,7 @@ import { type DbConfig, driverOptions } from '../connections.ts';
 import { parseTextLine } from '../../core/text-rows.ts';
 import { withoutCopyOnlyEscapes } from './copy-text.ts';
 import {
-  type Bounds, COLUMNS, copySql, PRIMARY_KEY, probeSql, rangeConditions, relation, type Relation, RESULT_TYPES, rowsCopySql, sampleSql, selectItem, TABLE_BLOCKS,
+  type Bounds, COLUMNS, copySql, PRIMARY_KEY, probeSql, quoteIdent, rangeConditions, relation, type Relation, RESULT_TYPES, rowsCopySql, sampleSql, selectItem, TABLE_BLOCKS,
   TABLE_NAMES,
 } from './sql.ts';
 
@@ -155,7 +155,8 @@ export class PostgresSource implements Source {
       for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
         const fields = parseTextLine(text.slice(start, nl)) as Value[];
         start = nl + 1;
-        const key = fields.splice(width) as (string | null)[];
+        const key = copy.keyAt.map((at) => fields[at] as string | null);
+        fields.length = width;
         // A batch closes only where the key changes, so a checkpoint never splits equal keys.
         if (rows.length >= batchRows && (copy.byRows || !sameTexts(key, lastKey))) {
           yield { rows, checkpoint: copy.checkpoint(lastKey, count) };
@@ -176,16 +177,18 @@ export class PostgresSource implements Source {
 
   /**
    * The range as COPY wrote it, cut at line ends into batches of `size`:
-   * each line the columns, then the key. As in read, a batch closes only
+   * each line the columns, then the key columns not among them. As in read, a batch closes only
    * where the key changes, so a full batch takes the lines after it that
    * share its last key.
    */
   async *readText(range: RangeSpec, after: Checkpoint | null, size: { rows: number; bytes: number }): AsyncGenerator<TextBatch> {
     const copy = await this.copyOf(range, after);
-    const width = copy.columns.length;
-    const fields = width + copy.keyFields;
+    const { fields } = copy;
     const pending = new ByteQueue();
-    const keyOf = (start: number, end: number) => (copy.byRows ? [] : parseTextLine(pending.bytes.toString('utf8', start, end)).slice(width));
+    const keyOf = (start: number, end: number) => {
+      const line = parseTextLine(pending.bytes.toString('utf8', start, end));
+      return copy.keyAt.map((at) => line[at]);
+    };
     let count = copy.offset;
     let rows = 0;
     let full = false;
@@ -232,9 +235,10 @@ export class PostgresSource implements Source {
 
   /**
    * The COPY of a range after `after`: its SQL (the columns, then the key
-   * fields it is ordered by), and how a batch's checkpoint is made from its
-   * last key (a ctid is the ctid itself, a key its texts as JSON) or, for
-   * rows without a key, from the count of rows read.
+   * columns it is ordered by that are not among them), where each key
+   * column's field is in a line, and how a batch's checkpoint is made from
+   * its last key (a ctid is the ctid itself, a key its texts as JSON) or,
+   * for rows without a key, from the count of rows read.
    */
   private async copyOf(range: RangeSpec, after: Checkpoint | null) {
     const bounds = range.bounds as Bounds;
@@ -243,14 +247,20 @@ export class PostgresSource implements Source {
     const byRows = bounds.by === 'rows' || (bounds.by === 'null-key' && this.rel.query !== undefined);
     const order = byRows ? [] : bounds.by === 'ctid' || bounds.by === 'null-key' ? ['ctid'] : bounds.key;
     const items = columns.map((c) => selectItem(c.name, c.category));
+    // A key column the job reads as is (not as JSON) is taken from its own field, not sent twice.
+    const selected = (k: string) => columns.findIndex((c) => c.name === k && selectItem(c.name, c.category) === quoteIdent(c.name));
+    const appended = order.filter((k) => selected(k) < 0);
+    const keyAt = order.map((k) => (selected(k) >= 0 ? selected(k) : columns.length + appended.indexOf(k)));
     const offset = after === null || !byRows ? 0 : Number(after);
-    const sql = byRows ? rowsCopySql(this.rel, items, rangeConditions(this.spec.where, bounds, null), offset) : copySql(this.rel, items, order, rangeConditions(this.spec.where, bounds, after));
+    const sql = byRows
+      ? rowsCopySql(this.rel, items, rangeConditions(this.spec.where, bounds, null), offset)
+      : copySql(this.rel, items, order, appended, rangeConditions(this.spec.where, bounds, after));
     const checkpoint = byRows
       ? (_key: (string | null)[], count: number) => String(count)
       : order.length === 1 && order[0] === 'ctid'
         ? (key: (string | null)[]) => key[0] as string
         : (key: (string | null)[]) => JSON.stringify(key);
-    return { columns, sql, byRows, keyFields: order.length, offset, checkpoint };
+    return { columns, sql, byRows, keyAt, fields: columns.length + appended.length, offset, checkpoint };
   }
 
   /** The bytes COPY ... TO STDOUT writes, as they arrive. */

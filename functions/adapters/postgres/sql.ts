@@ -82,10 +82,10 @@ export function selectItem(name: string, typcategory: string): string {
   return typcategory === 'A' || typcategory === 'C' ? `to_json(${quoteIdent(name)})::text` : quoteIdent(name);
 }
 
-/** COPY of a range's rows, the order columns appended (qualified, so they name the table's columns). */
-export function copySql(rel: Relation, select: readonly string[], order: readonly string[], conditions: readonly string[]): string {
-  const orderBy = order.map((o) => (o === 'ctid' ? `${rel.ref}.ctid` : `${rel.ref}.${quoteIdent(o)}`)).join(', ');
-  return `COPY (SELECT ${[...select, orderBy].join(', ')} FROM ${rel.from} WHERE ${conditions.join(' AND ')} ORDER BY ${orderBy}) TO STDOUT`;
+/** COPY of a range's rows in `order`, the `appended` order columns after the selected ones (qualified, so they name the table's columns). */
+export function copySql(rel: Relation, select: readonly string[], order: readonly string[], appended: readonly string[], conditions: readonly string[]): string {
+  const qualified = (o: string) => (o === 'ctid' ? `${rel.ref}.ctid` : `${rel.ref}.${quoteIdent(o)}`);
+  return `COPY (SELECT ${[...select, ...appended.map(qualified)].join(', ')} FROM ${rel.from} WHERE ${conditions.join(' AND ')} ORDER BY ${order.map(qualified).join(', ')}) TO STDOUT`;
 }
 
 /**
