@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFauxqs } from 'fauxqs';
@@ -188,40 +188,39 @@ describe('target.health protects the target', () => {
   }, 60_000);
 });
 
+/** A range message, and a fresh queue on a private emulator for `test`. */
+const MESSAGE = { v: 2, job: 'j', runId: 'r', rangeId: 0, logicalTime: new Date(0).toISOString(), vars: {}, specHash: 'h' } as const;
+async function withQueue(test: (client: SQSClient, queueUrl: string) => Promise<void>): Promise<void> {
+  const server = await startFauxqs({ port: 0, logger: false });
+  const client = await sqsClient(server.address);
+  try {
+    const { queueUrl } = await ensureQueues(client, `bs-health-${randomBytes(3).toString('hex')}`, { maxReceiveCount: 5, visibilitySeconds: 2 });
+    await test(client, queueUrl);
+  } finally {
+    client.destroy();
+    await server.stop();
+  }
+}
+
 describe('a paused range keeps its SQS message', () => {
-  it('extendVisibility keeps a received message invisible past its visibility timeout', async () => {
-    const server = await startFauxqs({ port: 0, logger: false });
-    const client = await sqsClient(server.address);
-    try {
-      const { queueUrl } = await ensureQueues(client, `bs-health-${randomBytes(3).toString('hex')}`, { maxReceiveCount: 5, visibilitySeconds: 2 });
+  it('extendVisibility keeps a received message invisible past its visibility timeout', () =>
+    withQueue(async (client, queueUrl) => {
       const queue = new SqsQueue(client, queueUrl);
-      await queue.send([{ v: 2, job: 'j', runId: 'r', rangeId: 0, logicalTime: new Date(0).toISOString(), vars: {}, specHash: 'h' }]);
+      await queue.send([MESSAGE]);
       const [received] = (await client.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, VisibilityTimeout: 2 }))).Messages ?? [];
       await queue.extendVisibility(received.ReceiptHandle as string, 60);
       await new Promise((r) => setTimeout(r, 3000));
       // Without the extension it would be delivered again by now (its timeout was 2 s).
       const again = await client.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, WaitTimeSeconds: 1 }));
       expect(again.Messages ?? []).toEqual([]);
-    } finally {
-      client.destroy();
-      await server.stop();
-    }
-  }, 30_000);
+    }), 30_000);
 });
 
 describe('range messages on SQS', () => {
-  it('one batch may carry a range twice (a delivery that overran its time and its hand-back)', async () => {
-    const server = await startFauxqs({ port: 0, logger: false });
-    const client = await sqsClient(server.address);
-    try {
-      const { queueUrl } = await ensureQueues(client, `bs-twice-${randomBytes(3).toString('hex')}`, { maxReceiveCount: 5, visibilitySeconds: 2 });
-      const message = { v: 2, job: 'j', runId: 'r', rangeId: 0, logicalTime: new Date(0).toISOString(), vars: {}, specHash: 'h' } as const;
-      await new SqsQueue(client, queueUrl).send([message, message]);
+  it('one batch may carry a range twice (a delivery that overran its time and its hand-back)', () =>
+    withQueue(async (client, queueUrl) => {
+      await new SqsQueue(client, queueUrl).send([MESSAGE, MESSAGE]);
       const received = await new SqsPoller(client, queueUrl).receive(10, 30, 1);
-      expect(received.map((m) => JSON.parse(m.body))).toEqual([message, message]);
-    } finally {
-      client.destroy();
-      await server.stop();
-    }
-  }, 30_000);
+      expect(received.map((m) => JSON.parse(m.body))).toEqual([MESSAGE, MESSAGE]);
+    }), 30_000);
 });

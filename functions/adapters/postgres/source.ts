@@ -177,9 +177,9 @@ export class PostgresSource implements Source {
 
   /**
    * The range as COPY wrote it, cut at line ends into batches of `size`:
-   * each line the columns, then the key columns not among them. As in read, a batch closes only
-   * where the key changes, so a full batch takes the lines after it that
-   * share its last key.
+   * each line the columns, then the key columns not among them. As in read,
+   * a batch closes only where the key changes, so a full batch takes the
+   * lines after it that share its last key.
    */
   async *readText(range: RangeSpec, after: Checkpoint | null, size: { rows: number; bytes: number }): AsyncGenerator<TextBatch> {
     const copy = await this.copyOf(range, after);
@@ -193,10 +193,10 @@ export class PostgresSource implements Source {
     let rows = 0;
     let full = false;
     let lastKey: (string | null)[] = [];
-    // The start of the next line, where the search for its end resumes, and the last whole line.
+    // The start of the next line, where the search for its end resumes, and the start of the last whole line.
     let start = 0;
     let scan = 0;
-    let last = [0, 0];
+    let lastStart = 0;
     const batch = (end: number): TextBatch => {
       count += rows;
       return { text: withoutCopyOnlyEscapes(Buffer.from(pending.bytes.subarray(0, end))), rows, fields, checkpoint: copy.checkpoint(lastKey, count) };
@@ -224,12 +224,12 @@ export class PostgresSource implements Source {
           full = true;
           lastKey = keyOf(start, nl);
         }
-        last = [start, nl];
+        lastStart = start;
         start = scan;
       }
     }
     if (rows === 0) return;
-    if (!full) lastKey = keyOf(last[0], last[1]);
+    if (!full) lastKey = keyOf(lastStart, start - 1);
     yield batch(start);
   }
 
@@ -248,9 +248,9 @@ export class PostgresSource implements Source {
     const order = byRows ? [] : bounds.by === 'ctid' || bounds.by === 'null-key' ? ['ctid'] : bounds.key;
     const items = columns.map((c) => selectItem(c.name, c.category));
     // A key column the job reads as is (not as JSON) is taken from its own field, not sent twice.
-    const selected = (k: string) => columns.findIndex((c) => c.name === k && selectItem(c.name, c.category) === quoteIdent(c.name));
-    const appended = order.filter((k) => selected(k) < 0);
-    const keyAt = order.map((k) => (selected(k) >= 0 ? selected(k) : columns.length + appended.indexOf(k)));
+    const own = order.map((k) => columns.findIndex((c, i) => c.name === k && items[i] === quoteIdent(k)));
+    const appended = order.filter((_, i) => own[i] < 0);
+    const keyAt = order.map((k, i) => (own[i] >= 0 ? own[i] : columns.length + appended.indexOf(k)));
     const offset = after === null || !byRows ? 0 : Number(after);
     const sql = byRows
       ? rowsCopySql(this.rel, items, rangeConditions(this.spec.where, bounds, null), offset)
