@@ -5,11 +5,11 @@ import { awaitHealthy } from './health.ts';
 import type { JobSpec } from './job-spec.ts';
 import { HEARTBEAT_MS, isEnded, specHash } from './lifecycle.ts';
 import { mapColumns, valueColumns, withValues } from './mapping.ts';
-import type { Chunk, ChunkResult, Events, OutRow, RangeMessage, RangeRecord, RunRecord, Source, Target } from './ports.ts';
+import type { Batch, Chunk, ChunkResult, DirtyRecord, Events, OutRow, RangeMessage, RangeRecord, RunRecord, Source, Target } from './ports.ts';
 import type { JobResources } from './plan.ts';
 import { OUTAGE, QUICK, retrying } from './retry.ts';
 import { readAhead } from './stream.ts';
-import { type FieldCheck, parseTextRows, textPassesAsIs } from './text-rows.ts';
+import { checkText, type FieldCheck, mendText } from './text-rows.ts';
 import { resolveRun } from './vars.ts';
 
 /**
@@ -95,6 +95,11 @@ export function chunkRowBytes(row: OutRow): number {
   let bytes = 0;
   for (const v of row) bytes += v === null ? 3 : Buffer.byteLength(v) + 1;
   return bytes;
+}
+
+/** The dirty records of what a source could not read as rows. */
+function rejectedRecords(batch: { rejected?: Batch['rejected'] }, rangeId: number): DirtyRecord[] {
+  return (batch.rejected ?? []).map(({ record, reason }) => ({ rangeId, column: null, reason, record: boundedJson(record) }));
 }
 
 async function writeWithRetry(target: Target, chunk: Chunk, deps: ConsumerDeps): Promise<ChunkResult> {
@@ -205,14 +210,24 @@ async function consumeStarted(
       // A text chunk holds no row objects: unless the job sets batchRows or a rate, only its bytes close it.
       const rows = job.target.batchRows === undefined && !throttled ? Number.POSITIVE_INFINITY : batchRows;
       for await (const batch of readText(range.spec, from, { rows, bytes: TEXT_CHUNK_BYTES })) {
-        const base = { runId, rangeId, from, to: batch.checkpoint, columns, sourceNames, rowsRead: batch.rows };
-        const bytes = textPassesAsIs(batch.text, checks);
-        if (bytes >= 0) {
-          yield { ...base, rows: [], sourceRows: [], dirty: [], text: { data: batch.text, rows: batch.rows, skip: batch.fields - columns.length, bytes } };
-        } else {
-          // A value that does not pass as is (NaN, a NULL for a NOT NULL column...): this chunk is converted row by row.
-          yield { ...base, ...convert(parseTextRows(batch.text, columns.length), rangeId) };
+        const skip = batch.fields - columns.length;
+        const dirty = rejectedRecords(batch, rangeId);
+        const { bad, bytes: passing } = checkText(batch.text, checks);
+        let bytes = passing;
+        let text = { data: batch.text, rows: batch.rows, skip, bytes };
+        if (bad.length > 0) {
+          // A line with a value that does not pass as is (NaN, a NULL for a NOT NULL column, text of another form) is converted on its own.
+          const mended = mendText(batch.text, bad, columns.length, skip, (fields) => {
+            const converted = convert([fields], rangeId);
+            dirty.push(...converted.dirty);
+            if (converted.rows.length === 0) return null;
+            bytes += chunkRowBytes(converted.rows[0]);
+            return converted.rows[0];
+          });
+          text = { data: mended.data, rows: batch.rows - bad.length + mended.rows, skip, bytes };
         }
+        const rowsRead = batch.rows + (batch.rejected?.length ?? 0);
+        yield { runId, rangeId, from, to: batch.checkpoint, columns, sourceNames, rowsRead, rows: [], sourceRows: [], dirty, text };
         from = batch.checkpoint;
       }
     }
@@ -225,9 +240,7 @@ async function consumeStarted(
       for await (const batch of source.read(range.spec, from, sourceBatchRows(batchRows))) {
         withValues(batch.rows, values);
         const converted = convert(batch.rows, rangeId);
-        for (const { record, reason } of batch.rejected ?? []) {
-          converted.dirty.push({ rangeId, column: null, reason, record: boundedJson(record) });
-        }
+        for (const d of rejectedRecords(batch, rangeId)) converted.dirty.push(d);
         chunk ??= { runId, rangeId, from, to: batch.checkpoint, columns, rows: [], sourceRows: [], sourceNames, rowsRead: 0, dirty: [] };
         for (const row of converted.rows) chunk.rows.push(row);
         for (const row of converted.sourceRows) chunk.sourceRows.push(row);

@@ -475,7 +475,7 @@ function converterFor(col: TargetColumn, options: ConvertOptions): ColumnConvert
 const TAKES_EMPTY_STRING = new Set<Kind>(['string', 'binary', 'member']);
 
 /** The converter of one column, NULL and empty-string rules included. */
-function columnConverter(col: TargetColumn, options: ConvertOptions): (value: Value) => Converted {
+export function columnConverter(col: TargetColumn, options: ConvertOptions): (value: Value) => Converted {
   const convert = converterFor(col, options);
   const nullOk = col.nullable || col.autoIncrement;
   const notNull = new Misfit('is NULL, column is NOT NULL');
@@ -643,26 +643,148 @@ export function passesAsIs(source: SourceColumn, target: TargetColumn): ((text: 
   return null;
 }
 
+// ---- text already in the target's own form ------------------------------------------
+//
+// A value of a source type that guarantees nothing (a CSV field, a text
+// column) still passes as is when its text is already what the column's
+// converter would write: digits in range into an integer, `-12.50` into a
+// DECIMAL(12,2), a valid `YYYY-MM-DD HH:MM:SS` into a DATETIME, short text into
+// a utf8mb4 VARCHAR. These checks read only ASCII positions and accept
+// nothing the converter would change or reject, so a value they refuse just
+// takes the converter's path.
+
+function integerText(col: TargetColumn): (text: TextLike) => boolean {
+  const bits = INT_BITS[col.dataType];
+  const max = col.unsigned ? 2 ** bits - 1 : 2 ** (bits - 1) - 1;
+  const min = col.unsigned ? 0 : -(2 ** (bits - 1));
+  // BIGINT's bounds as digits (the lower one without its sign), for values too long to add up exactly.
+  const bounds = bits !== 64 ? null : col.unsigned ? { max: '18446744073709551615', min: '0' } : { max: '9223372036854775807', min: '9223372036854775808' };
+  return (text) => {
+    const sign = text.charCodeAt(0);
+    const negative = sign === 45;
+    const from = negative || sign === 43 ? 1 : 0;
+    if (text.length === from) return false;
+    let n = 0;
+    for (let i = from; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (!isDigit(c)) return false;
+      n = n * 10 + c - 48;
+    }
+    // Up to 15 digits the sum is exact; a longer value is compared by its digits (BIGINT), or does not fit.
+    if (text.length - from <= 15) return negative ? -n >= min : n <= max;
+    return bounds !== null && (!negative || !col.unsigned) && digitsAtMost(text, from, negative ? bounds.min : bounds.max);
+  };
+}
+
+/** Whether the digits of `text` from `from` are a number at most `bound` (digits, no leading zero). */
+function digitsAtMost(text: TextLike, from: number, bound: string): boolean {
+  while (from < text.length - 1 && text.charCodeAt(from) === 48) from++;
+  const length = text.length - from;
+  if (length !== bound.length) return length < bound.length;
+  for (let i = 0; i < length; i++) {
+    const d = text.charCodeAt(from + i) - bound.charCodeAt(i);
+    if (d !== 0) return d < 0;
+  }
+  return true;
+}
+
+/** `-?(0|[1-9]\d*)(\.\d+)?` with at most `maxInt` and `maxFrac` digits, no sign when `unsigned`: what decimalConverter keeps as written. */
+function plainNumber(maxInt: number, maxFrac: number, unsigned: boolean): (text: TextLike) => boolean {
+  return (text) => {
+    let i = !unsigned && text.charCodeAt(0) === 45 ? 1 : 0;
+    const intStart = i;
+    while (isDigit(text.charCodeAt(i))) i++;
+    const intDigits = i - intStart;
+    if (intDigits === 0 || (intDigits > 1 && text.charCodeAt(intStart) === 48) || intDigits > Math.max(1, maxInt)) return false;
+    if (intDigits === 1 && maxInt === 0 && text.charCodeAt(intStart) !== 48) return false;
+    if (i === text.length) return true;
+    if (text.charCodeAt(i) !== 46) return false;
+    const fracStart = ++i;
+    while (isDigit(text.charCodeAt(i))) i++;
+    return i === text.length && i > fracStart && i - fracStart <= maxFrac;
+  };
+}
+
+const twoDigits = (text: TextLike, i: number): number => {
+  const [a, b] = [text.charCodeAt(i) - 48, text.charCodeAt(i + 1) - 48];
+  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : -1;
+};
+
+/** `YYYY-MM-DD`, a real day in years 1000 to 9999. */
+function plainDate(text: TextLike): boolean {
+  const [century, year] = [twoDigits(text, 0), twoDigits(text, 2)];
+  const [month, day] = [twoDigits(text, 5), twoDigits(text, 8)];
+  return century >= 10 && year >= 0 && text.charCodeAt(4) === 45 && text.charCodeAt(7) === 45 && month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth(century * 100 + year, month);
+}
+
+/** `YYYY-MM-DD HH:MM:SS`, then `.` and 1 to `fsp` digits: what a DATETIME(fsp) keeps as written. */
+function plainDateTime(fsp: number): (text: TextLike) => boolean {
+  return (text) => {
+    if (text.length !== 19 && (text.length < 21 || text.length > 20 + fsp || text.charCodeAt(19) !== 46)) return false;
+    for (let i = 20; i < text.length; i++) if (!isDigit(text.charCodeAt(i))) return false;
+    const [hour, minute, second] = [twoDigits(text, 11), twoDigits(text, 14), twoDigits(text, 17)];
+    return plainDate(text) && text.charCodeAt(10) === 32 && text.charCodeAt(13) === 58 && text.charCodeAt(16) === 58 && hour >= 0 && hour <= 23 && minute >= 0 && minute <= 59 && second >= 0 && second <= 59;
+  };
+}
+
 /**
- * How each column's escaped text (text-rows.ts) passes as is, when every
- * column's types give that guarantee (passesAsIs); else null. NULL and the
- * empty string pass where the column's own converter keeps them as they are.
+ * A check of text that is already what `target`'s converter writes, for a
+ * value whose source type guarantees nothing; null for the kinds without
+ * one. `lengthOnly`: the check only bounds the length, so it holds for escaped
+ * text too (escapes only lengthen it).
+ */
+export function targetForm(target: TargetColumn): { test: (text: TextLike) => boolean; lengthOnly: boolean } | null {
+  switch (columnKind(target)) {
+    case 'integer':
+    case 'boolean':
+      return { test: integerText(target), lengthOnly: false };
+    case 'decimal': {
+      const scale = target.scale ?? 0;
+      return { test: plainNumber((target.precision ?? 10) - scale, scale, target.unsigned), lengthOnly: false };
+    }
+    case 'float': {
+      // Fewer integer digits than the type's largest value has: finite and in range whatever follows.
+      const test = plainNumber(target.dataType === 'float' ? 38 : 308, Number.MAX_SAFE_INTEGER, target.unsigned);
+      return { test, lengthOnly: false };
+    }
+    case 'datetime':
+      if (target.dataType === 'date') return { test: (text) => text.length === 10 && plainDate(text), lengthOnly: false };
+      // TIMESTAMP values go through their instant (time zones, the 2038 range): always the converter.
+      return target.dataType === 'datetime' ? { test: plainDateTime(target.fsp ?? 0), lengthOnly: false } : null;
+    case 'string': {
+      if (target.charset !== 'utf8mb4' || target.maxLength === null) return null;
+      // A character is at least one UTF-16 unit and one byte; the TEXT kinds count bytes, at most 3 a unit.
+      const safe = target.dataType.endsWith('text') ? Math.floor(target.maxLength / 3) : target.maxLength;
+      return { test: (text) => text.length <= safe, lengthOnly: true };
+    }
+    default:
+      return null;
+  }
+}
+
+/**
+ * How each column's escaped text (text-rows.ts) passes as is: by what the
+ * types guarantee (passesAsIs), or else by the text's own form (targetForm);
+ * null when a column has neither. NULL and the empty string pass where the
+ * column's own converter keeps them as they are.
  */
 export function textChecks(source: readonly SourceColumn[], target: readonly TargetColumn[], options: ConvertOptions): FieldCheck[] | null {
   if (source.length !== target.length) return null;
   const checks: FieldCheck[] = [];
   for (const [i, col] of target.entries()) {
     const passes = passesAsIs(source[i], col);
-    if (!passes) return null;
+    const form = passes ? null : targetForm(col);
+    if (!passes && !form) return null;
     const full = columnConverter(col, options);
-    checks.push({ takesNull: full(null) === null, takesEmpty: full('') === '', test: passes === ANY_TEXT ? null : passes });
+    const test = passes ? (passes === ANY_TEXT ? null : passes) : (form as NonNullable<typeof form>).test;
+    checks.push({ takesNull: full(null) === null, takesEmpty: full('') === '', test, escapable: test === null || form?.lengthOnly === true });
   }
   return checks;
 }
 
-/** `full`, skipped for the non-empty strings that `passesAsIs` lets through. */
+/** `full`, skipped for the non-empty strings that `passesAsIs` or `targetForm` lets through. */
 function withPassThrough(source: SourceColumn | undefined, target: TargetColumn, full: (value: Value) => Converted): (value: Value) => Converted {
-  const passes = source ? passesAsIs(source, target) : null;
+  const passes = (source ? passesAsIs(source, target) : null) ?? targetForm(target)?.test;
   if (!passes) return full;
   return (value) => (typeof value === 'string' && value.length > 0 && passes(value) ? value : full(value));
 }

@@ -34,6 +34,8 @@ export interface TextBatch {
   rows: number;
   /** Fields per line. */
   fields: number;
+  /** Records the source could not read as a row, as in Batch: not in the text. */
+  rejected?: Batch['rejected'];
   checkpoint: Checkpoint;
 }
 

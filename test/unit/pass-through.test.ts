@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { buildConverter, passesAsIs } from '../../functions/core/convert.ts';
+import fc from 'fast-check';
+import { buildConverter, columnConverter, passesAsIs, targetForm, textChecks } from '../../functions/core/convert.ts';
+import { checkText, type FieldCheck } from '../../functions/core/text-rows.ts';
 import type { TargetColumn, Value } from '../../functions/core/ports.ts';
 import { column } from './columns.ts';
 
@@ -63,5 +65,62 @@ describe('values of columns that cannot be dirty pass as is', () => {
       ['timestamp without time zone', column('date')],
     ];
     for (const [type, target] of none) expect(passesAsIs({ name: 'c', type }, target), `${type} into ${target.columnType}`).toBeNull();
+  });
+});
+
+describe('text already in the target column’s form passes as is', () => {
+  const targets: TargetColumn[] = [
+    column('int'), column('int unsigned'), column('tinyint'), column('tinyint(1)'), column('smallint unsigned'), column('bigint'), column('bigint unsigned'),
+    column('decimal(12,2)'), column('decimal(5,0)'), column('decimal(3,3)'), column('decimal(10,2) unsigned'),
+    column('float'), column('double'), column('double unsigned'),
+    column('date'), column('datetime'), column('datetime(3)'), column('datetime(6)'),
+    column('varchar(5)'), column('char(3)'), column('tinytext', { maxLength: 255 }),
+  ];
+  const near = fc.oneof(
+    fc.string({ unit: fc.constantFrom('0', '1', '2', '5', '9', '-', '+', '.', ' ', ':', 'e', 'a', '中') }),
+    fc.bigInt({ min: -(2n ** 65n), max: 2n ** 65n }).map(String),
+    fc.tuple(fc.integer({ min: 0, max: 10_500 }), fc.integer({ min: 0, max: 13 }), fc.integer({ min: 0, max: 32 }), fc.integer({ min: 0, max: 25 }), fc.string({ unit: fc.constantFrom('0', '5', '9'), maxLength: 7 })).map(
+      ([y, mo, d, h, f]) => `${String(y).padStart(4, '0')}-${String(mo).padStart(2, '0')}-${String(d).padStart(2, '0')}${h > 23 ? '' : ` ${String(h).padStart(2, '0')}:59:0${h % 10}`}${f ? `.${f}` : ''}`,
+    ),
+    fc.tuple(fc.integer({ min: -99_999, max: 99_999 }), fc.string({ unit: fc.constantFrom('0', '3', '9'), maxLength: 4 })).map(([i, f]) => `${i}${f ? `.${f}` : ''}`),
+  );
+
+  it('accepts only what the column’s converter writes unchanged, read from a string or from escaped text alike', () => {
+    const options = { timeZone: 'Asia/Shanghai', emptyAsNull: true };
+    fc.assert(
+      fc.property(near, (text) => {
+        for (const target of targets) {
+          const form = targetForm(target);
+          if (!form || !form.test(text)) continue;
+          expect(columnConverter(target, options)(text), `${text} into ${target.columnType}`).toBe(text);
+        }
+        // The same verdicts from the bytes of escaped text (one line, one column each); a length in bytes only ever refuses more.
+        for (const target of targets) {
+          const [check] = textChecks([{ name: 'c', type: 'text' }], [target], options) as FieldCheck[];
+          const expected = text === '' ? check.takesEmpty : (targetForm(target) as { test: (t: string) => boolean }).test(text);
+          const fromBytes = checkText(Buffer.from(`${text}\n`), [check]).bad.length === 0;
+          if (/^[\x20-\x7e]*$/.test(text)) expect(fromBytes, `${text} into ${target.columnType}`).toBe(expected);
+          else if (fromBytes) expect(expected, `${text} into ${target.columnType}`).toBe(true);
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('accepts the usual forms, bounds included', () => {
+    const passes = (columnType: string, text: string) => (targetForm(column(columnType)) as { test: (t: string) => boolean }).test(text);
+    const cases: Array<[string, string, boolean]> = [
+      ['int', '2147483647', true], ['int', '-2147483648', true], ['int', '2147483648', false], ['int', '12a', false], ['int', '', false], ['int', '-', false],
+      ['bigint', '9223372036854775807', true], ['bigint', '-9223372036854775808', true], ['bigint', '9223372036854775808', false], ['bigint', '0009223372036854775807', true],
+      ['bigint unsigned', '18446744073709551615', true], ['bigint unsigned', '18446744073709551616', false], ['int unsigned', '-1', false],
+      ['decimal(12,2)', '-9999999999.99', true], ['decimal(12,2)', '12.5', true], ['decimal(12,2)', '012.5', false], ['decimal(12,2)', '1.234', false], ['decimal(12,2)', '1e3', false], ['decimal(12,2)', '.5', false],
+      ['double', '-1.5', true], ['double', '1e300', false],
+      ['date', '2024-02-29', true], ['date', '2023-02-29', false], ['date', '0999-01-01', false],
+      ['datetime', '2024-02-29 23:59:59', true], ['datetime', '2024-02-29 24:00:00', false], ['datetime', '2024-02-29 23:59:59.5', false], ['datetime(3)', '2024-02-29 23:59:59.125', true], ['datetime(3)', '2024-02-29 23:59:59.1255', false], ['datetime', '2024-02-29T23:59:59', false],
+      ['varchar(5)', '中文中文中', true], ['varchar(5)', 'abcdef', false],
+    ];
+    for (const [type, text, expected] of cases) expect(passes(type, text), `${text} into ${type}`).toBe(expected);
+    expect(targetForm(column('timestamp'))).toBeNull();
+    expect(targetForm(column('varchar(5)', { charset: 'utf8mb3' }))).toBeNull();
   });
 });

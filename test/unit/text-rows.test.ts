@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { withoutCopyOnlyEscapes } from '../../functions/adapters/postgres/copy-text.ts';
 import { chunkBytes } from '../../functions/core/consume.ts';
 import { textChecks } from '../../functions/core/convert.ts';
-import { type FieldCheck, parseTextRows, textPassesAsIs } from '../../functions/core/text-rows.ts';
+import { checkText, encodeTextRows, type FieldCheck, mendText, parseTextRows } from '../../functions/core/text-rows.ts';
 import { column } from './columns.ts';
 
 /** A line as PostgreSQL's COPY ... TO STDOUT writes it (its text output escapes these seven). */
@@ -30,6 +30,7 @@ describe('escaped text rows', () => {
         const copy = Buffer.from(rs.map(copyLine).join(''), 'utf8');
         expect(loadDataRows(withoutCopyOnlyEscapes(copy))).toEqual(rs);
         expect(parseTextRows(copy, 3)).toEqual(rs);
+        expect(parseTextRows(withoutCopyOnlyEscapes(copy), 3)).toEqual(rs);
       }),
       { numRuns: 500 },
     );
@@ -62,19 +63,50 @@ describe('text that passes as is', () => {
       ['2', '', null, 'key-2'],
     ];
     // The one escaped character (the backslash) counts its escape too.
-    expect(textPassesAsIs(text(...rowsIn), checks)).toBe(chunkBytes(rowsIn.map((r) => r.slice(0, 3))) + 1);
+    expect(checkText(text(...rowsIn), checks)).toEqual({ bad: [], bytes: chunkBytes(rowsIn.map((r) => r.slice(0, 3))) + 1 });
   });
 
-  it('refuses a chunk with one value the converter would change or reject', () => {
-    expect(textPassesAsIs(text(['1', 'a', '2.00'], ['2', 'b', 'NaN']), checks)).toBe(-1);
-    expect(textPassesAsIs(text([null, 'a', '2.00']), checks)).toBe(-1);
-    expect(textPassesAsIs(text(['', 'a', '2.00']), checks)).toBe(-1);
-    expect(textPassesAsIs(text(['1', 'a']), checks)).toBe(-1);
-    expect(textPassesAsIs(Buffer.from('1\ta\t2.00'), checks)).toBe(-1);
-    expect(textPassesAsIs(text(['1', 'a\tb\\c', '2.00'], ['2', null, null]), checks)).toBeGreaterThan(0);
+  it('names each line with one value the converter would change or reject, and counts only the others', () => {
+    const lines = [
+      ['1', 'a', '2.00'],
+      ['2', 'b', 'NaN'],
+      [null, 'a', '2.00'],
+      ['', 'a', '2.00'],
+      ['3', 'a'],
+      ['4', 'a\tb\\c', '2.00'],
+      ['5', null, null],
+      ['6', 'ab', '1e3'],
+    ];
+    const data = text(...lines);
+    const starts = lines.map((_, i) => text(...lines.slice(0, i)).length);
+    // numeric(12,2) guarantees its own text: only NaN ends in a letter there.
+    expect(checkText(data, checks)).toEqual({ bad: [1, 2, 3, 4].map((i) => starts[i]), bytes: chunkBytes([lines[0], lines[5], lines[6], lines[7]]) + 2 });
+    // A last line without its line end is not a row.
+    expect(checkText(Buffer.from('1\ta\t2.00'), checks).bad).toEqual([0]);
   });
 
-  it('is not offered when a column has no such guarantee', () => {
-    expect(textChecks([{ name: 'id', type: 'text' }], [int], { timeZone: 'UTC', emptyAsNull: true })).toBeNull();
+  it('mends the lines it names: each replaced by what its fields convert to, or dropped, in order', () => {
+    const data = text(['1', 'a', '2.00', 'k1'], ['2', 'x', 'NaN', 'k2'], ['3', 'b\tc', '1.5', 'k3'], ['', 'y', '7', 'k4']);
+    const { bad } = checkText(data, checks);
+    const seen: (string | null)[][] = [];
+    const mended = mendText(data, bad, 3, 1, (fields) => {
+      seen.push(fields);
+      return fields[2] === 'NaN' ? null : ['4', fields[1], '7.00'];
+    });
+    expect(seen).toEqual([['2', 'x', 'NaN'], ['', 'y', '7']]);
+    expect(mended.rows).toBe(1);
+    expect(parseTextRows(mended.data, 4)).toEqual([['1', 'a', '2.00', 'k1'], ['3', 'b\tc', '1.5', 'k3'], ['4', 'y', '7.00', null]]);
+  });
+
+  it('encodes rows as the text it parses', () => {
+    fc.assert(
+      fc.property(fc.array(fc.array(fc.option(fc.string({ unit: 'binary' })), { minLength: 2, maxLength: 2 }), { minLength: 1 }), (rowsIn) => {
+        expect(parseTextRows(Buffer.from(encodeTextRows(rowsIn), 'utf8'), 2)).toEqual(rowsIn.map((r) => r.map((v) => (v === null ? null : Buffer.from(v, 'utf8').toString('utf8')))));
+      }),
+    );
+  });
+
+  it('is not offered when a column has neither a guarantee nor a form', () => {
+    expect(textChecks([{ name: 'at', type: 'text' }], [column('time', { name: 'at' })], { timeZone: 'UTC', emptyAsNull: true })).toBeNull();
   });
 });

@@ -6,6 +6,7 @@ import mysql from 'mysql2';
 import { columnKind } from '../../core/convert.ts';
 import type { Ledger } from '../../core/job-spec.ts';
 import type { OutRow, TargetColumn } from '../../core/ports.ts';
+import { encodeTextRows } from '../../core/text-rows.ts';
 
 export function quoteId(name: string): string {
   return `\`${name.replaceAll('`', '``')}\``;
@@ -149,30 +150,12 @@ export function loadDataSql(table: string, columns: readonly TargetColumn[], ver
   );
 }
 
-const TSV_SPECIAL = /[\t\n\r\\\0]/;
-const TSV_SPECIALS = /[\t\n\r\\\0]/g;
-const TSV_ESCAPES: Record<string, string> = { '\t': '\\t', '\n': '\\n', '\r': '\\r', '\\': '\\\\', '\0': '\\0' };
 /** Kinds whose text can hold a tab, newline or backslash; numbers, dates and hex cannot. */
 const FREE_TEXT = new Set(['string', 'json', 'member', 'time']);
 
 /** Rows in the LOAD DATA format above: \N for NULL, special characters escaped. */
 export function encodeTsvRows(rows: readonly OutRow[], columns: readonly TargetColumn[]): string {
-  const escape = columns.map((c) => FREE_TEXT.has(columnKind(c)));
-  const lines = new Array<string>(rows.length);
-  for (let r = 0; r < rows.length; r++) {
-    const row = rows[r];
-    let plain = true;
-    for (let i = 0; i < row.length; i++) {
-      const v = row[i];
-      if (v === null || (escape[i] && TSV_SPECIAL.test(v))) {
-        plain = false;
-        break;
-      }
-    }
-    // Most rows need nothing done to their values: the native join builds the line.
-    lines[r] = plain ? (row as string[]).join('\t') : row.map((v, i) => (v === null ? '\\N' : escape[i] ? v.replace(TSV_SPECIALS, (c) => TSV_ESCAPES[c]) : v)).join('\t');
-  }
-  return lines.join('\n') + '\n';
+  return encodeTextRows(rows, columns.map((c) => FREE_TEXT.has(columnKind(c))));
 }
 
 /** The columns of each unique key (the primary key among them), in index order. */
