@@ -19,6 +19,8 @@
  * Lines are physical lines (LF-counted), as an editor numbers them.
  */
 
+import { parseTextLine } from './text-rows.ts';
+
 export interface CsvFormat {
   delimiter: string;
   quote: string;
@@ -37,6 +39,12 @@ const CR = 13;
 const NEED = -1;
 const BAD = -2;
 const EMPTY = Buffer.alloc(0);
+const TAB = 9;
+const BACKSLASH = 92;
+const LETTER_N = 78;
+/** The byte after the backslash that escapes a byte in escaped text; 0: the byte is itself. */
+const ESCAPE_AS = new Uint8Array(256);
+for (const [byte, letter] of [[0, '0'], [TAB, 't'], [LF, 'n'], [CR, 'r'], [BACKSLASH, '\\']] as const) ESCAPE_AS[byte] = letter.charCodeAt(0);
 
 /** One record read: its fields (null when only boundaries are read), or why it is malformed. */
 export interface CsvItem {
@@ -61,6 +69,13 @@ export interface CsvReaderOptions {
   line?: number;
   /** false: only record boundaries are found, no field is made (the splitter). */
   fields?: boolean;
+  /**
+   * Records are written as escaped text (text-rows.ts) instead of fields:
+   * read() stops after `bytes` of text, and takeText() hands it over. A
+   * record of another width than `width` is not written: it is an item
+   * with its fields.
+   */
+  text?: { width: number; bytes: number };
   maxRecordBytes?: number;
 }
 
@@ -94,6 +109,14 @@ export class CsvReader {
   private readonly nullValue: string;
   private readonly collect: boolean;
   private readonly max: number;
+  // Text mode: the text written so far (out[0, outLen)), its rows, and the last scan's end of text and field count.
+  private readonly text: { width: number; bytes: number } | null;
+  private readonly nullBytes: Buffer;
+  private out: Buffer = EMPTY;
+  private outLen = 0;
+  private textRows = 0;
+  private textEnd = 0;
+  private width = 0;
   // Results of the last scan.
   private fields: (string | null)[] = [];
   private lines = 0;
@@ -112,8 +135,18 @@ export class CsvReader {
     this.nullValue = format.nullValue;
     this.base = options.offset ?? 0;
     this.line = options.line ?? 1;
-    this.collect = options.fields ?? true;
+    this.collect = (options.fields ?? true) && !options.text;
     this.max = options.maxRecordBytes ?? MAX_RECORD_BYTES;
+    this.text = options.text ?? null;
+    this.nullBytes = Buffer.from(format.nullValue, 'utf8');
+  }
+
+  /** Text mode: the text written since the last call, and its rows. */
+  takeText(): { data: Buffer; rows: number } {
+    const taken = { data: this.out.subarray(0, this.outLen), rows: this.textRows };
+    this.out = EMPTY;
+    this.outLen = this.textRows = 0;
+    return taken;
   }
 
   /** The absolute offset where the next record starts. */
@@ -128,16 +161,18 @@ export class CsvReader {
   }
 
   /**
-   * Appends records to `out` until it holds `limit`, or the bytes run out.
-   * True when it stopped at the limit (call again); false when it needs
+   * Appends records to `out` until it holds `limit` (in text mode, with the
+   * rows written, or until the text reaches its bytes), or the bytes run
+   * out. True when it stopped at the limit (call again); false when it needs
    * more bytes, or, with `final` (no more bytes come), when all is read.
    */
   read(out: CsvItem[], limit: number, final: boolean): boolean {
+    const textBytes = this.text?.bytes ?? Number.POSITIVE_INFINITY;
     if (this.starved) {
       if (!final && this.pendingBytes < Math.max(1, this.buf.length - this.pos)) return false;
       this.merge();
     }
-    while (out.length < limit) {
+    while (out.length + this.textRows < limit && this.outLen < textBytes) {
       const len = this.buf.length;
       if (this.skipping) {
         const lf = this.buf.indexOf(LF, this.pos);
@@ -188,7 +223,14 @@ export class CsvReader {
       }
       this.pos = next;
       this.line += this.lines;
-      out.push({ fields: this.collect ? this.fields : null, malformed: null, text: null, line, end: this.base + next, endLine: this.line });
+      if (this.text !== null && this.width === this.text.width) {
+        this.outLen = this.textEnd;
+        this.textRows++;
+        continue;
+      }
+      // In text mode, a record of another width is left out of the text: it is reported with its fields.
+      const fields = this.text !== null ? parseTextLine(this.out.toString('utf8', this.outLen, this.textEnd - 1)) : this.collect ? this.fields : null;
+      out.push({ fields, malformed: null, text: null, line, end: this.base + next, endLine: this.line });
     }
     return true;
   }
@@ -279,9 +321,26 @@ export class CsvReader {
       this.quoteFrom = pos;
     }
     const lf = buf.indexOf(LF, pos);
+    const text = this.text !== null;
+    if (text) {
+      // A byte takes at most 3 of text: 2 when escaped, or a delimiter's tab and an empty NULL field's \N after it.
+      this.reserve(3 * ((lf >= 0 && this.quoteAt > lf ? lf + 1 : len) - pos) + 3);
+      this.textEnd = this.outLen;
+      this.width = 0;
+    }
     if (lf >= 0 && this.quoteAt > lf) {
       // No quote on this line: every field is unquoted, and the native split does it.
-      if (collect) {
+      if (text) {
+        const lineEnd = lf > pos && buf[lf - 1] === CR ? lf - 1 : lf;
+        let start = pos;
+        for (let k = pos; k < lineEnd; k++) {
+          if (buf[k] !== delimiter) continue;
+          this.putField(buf, start, k, false, false);
+          start = k + 1;
+        }
+        this.putField(buf, start, lineEnd, false, false);
+        this.out[this.textEnd - 1] = LF;
+      } else if (collect) {
         const lineEnd = lf > pos && buf[lf - 1] === CR ? lf - 1 : lf;
         const fields: (string | null)[] = buf.toString('utf8', pos, lineEnd).split(this.delimiterText);
         for (let f = 0; f < fields.length; f++) if (fields[f] === this.nullValue) fields[f] = null;
@@ -320,7 +379,8 @@ export class CsvReader {
           const inside = buf.subarray(i + 1, close);
           for (let n = inside.indexOf(LF); n >= 0; n = inside.indexOf(LF, n + 1)) lines++;
         }
-        if (collect) {
+        if (text) this.putField(buf, i + 1, close, true, pairs);
+        else if (collect) {
           const value = buf.toString('utf8', i + 1, close);
           fields.push(pairs ? value.replaceAll(this.quotePair, this.quoteText) : value);
         }
@@ -358,8 +418,9 @@ export class CsvReader {
         j++;
       }
       if (j >= len && !final) return NEED;
-      if (collect) {
-        const e = j < len && j > i && buf[j - 1] === CR && buf[j] === LF ? j - 1 : j;
+      const e = j < len && j > i && buf[j - 1] === CR && buf[j] === LF ? j - 1 : j;
+      if (text) this.putField(buf, i, e, false, false);
+      else if (collect) {
         const value = buf.toString('utf8', i, e);
         fields.push(value === this.nullValue ? null : value);
       }
@@ -372,9 +433,47 @@ export class CsvReader {
       }
       i++; // a delimiter: another field follows
     }
+    if (text) this.out[this.textEnd - 1] = LF;
     this.fields = fields;
     this.lines = lines;
     return i;
+  }
+
+  /**
+   * Text mode: writes the field buf[start, end) and a tab after it at
+   * textEnd (the record's last tab becomes its line end). An unquoted field
+   * equal to the null value is \N; in a quoted one with `pairs` (doubled
+   * quotes) a doubled quote is one.
+   */
+  private putField(buf: Buffer, start: number, end: number, quoted: boolean, pairs: boolean): void {
+    const out = this.out;
+    let o = this.textEnd;
+    const nulls = this.nullBytes;
+    if (!quoted && end - start === nulls.length && (end === start || buf.compare(nulls, 0, nulls.length, start, end) === 0)) {
+      out[o++] = BACKSLASH;
+      out[o++] = LETTER_N;
+    } else {
+      for (let i = start; i < end; i++) {
+        const c = buf[i];
+        const escape = ESCAPE_AS[c];
+        if (escape !== 0) {
+          out[o++] = BACKSLASH;
+          out[o++] = escape;
+        } else out[o++] = c;
+        if (pairs && c === this.quote) i++;
+      }
+    }
+    out[o++] = TAB;
+    this.textEnd = o;
+    this.width++;
+  }
+
+  /** Text mode: room for `bytes` more after the text written so far. */
+  private reserve(bytes: number): void {
+    if (this.outLen + bytes <= this.out.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.outLen + bytes, 2 * this.out.length, 64 << 10));
+    this.out.copy(grown, 0, 0, this.outLen);
+    this.out = grown;
   }
 }
 
@@ -471,4 +570,43 @@ export async function* parseCsv(
     items = [];
   }
   if (items.length > 0) yield { items, end: reader.offset };
+}
+
+export interface TextCsvBatch {
+  /** The records of `width` fields, as escaped text (text-rows.ts). */
+  text: Buffer;
+  rows: number;
+  /** The records left out of the text, in order: malformed ones, and those of another width (with their fields). */
+  items: CsvItem[];
+  /** The absolute byte offset after the batch's last record. */
+  end: number;
+}
+
+/**
+ * parseCsv, with the records written as escaped text: batches of about
+ * `size.rows` records or `size.bytes` of text, whichever comes first.
+ */
+export async function* csvAsText(
+  chunks: AsyncIterable<Buffer>,
+  format: CsvFormat,
+  width: number,
+  size: { rows: number; bytes: number },
+  from: { offset: number; line: number } = { offset: 0, line: 1 },
+  maxRecordBytes = MAX_RECORD_BYTES,
+): AsyncGenerator<TextCsvBatch> {
+  const reader = new CsvReader(format, { offset: from.offset, line: from.line, text: { width, bytes: size.bytes }, maxRecordBytes });
+  let items: CsvItem[] = [];
+  const batch = (): TextCsvBatch => {
+    const { data, rows } = reader.takeText();
+    const taken = { text: data, rows, items, end: reader.offset };
+    items = [];
+    return taken;
+  };
+  for await (const chunk of chunks) {
+    reader.push(chunk);
+    while (reader.read(items, size.rows, false)) yield batch();
+  }
+  while (reader.read(items, size.rows, true)) yield batch();
+  const last = batch();
+  if (last.rows > 0 || last.items.length > 0) yield last;
 }

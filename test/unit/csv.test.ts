@@ -1,7 +1,8 @@
 import { parse } from 'csv-parse/sync';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type CsvFormat, type CsvItem, parseCsv, recordStarts } from '../../functions/core/csv.ts';
+import { type CsvFormat, type CsvItem, csvAsText, parseCsv, recordStarts } from '../../functions/core/csv.ts';
+import { parseTextRows } from '../../functions/core/text-rows.ts';
 
 const FORMAT: CsvFormat = { delimiter: ',', quote: '"', nullValue: '' };
 const STRAY = 'a quote opened on this line is never properly closed (a stray quote?)';
@@ -227,5 +228,55 @@ describe('property: valid CSV reads as csv-parse reads it (relax_quotes)', () =>
       }),
       { numRuns: 1000 },
     );
+  });
+});
+
+describe('property: CSV as escaped text holds the same records', () => {
+  /** The records of a text reading, in order: text rows as fields, the others as parseCsv shows them. */
+  async function textReading(bytes: Buffer, chunk: number, width: number, size: { rows: number; bytes: number }, format = FORMAT) {
+    const records: unknown[] = [];
+    const ends: number[] = [];
+    for await (const batch of csvAsText(chunksOf(bytes, chunk), format, width, size)) {
+      const rows = parseTextRows(batch.text, width);
+      expect(rows.length).toBe(batch.rows);
+      // Text rows and left-out records are in one order only within a batch: compare them as sets of each kind.
+      records.push(...rows.map((fields) => ({ fields })), ...shape(batch.items).map((r) => ({ ...r, line: undefined })));
+      ends.push(batch.end);
+    }
+    return { records, ends };
+  }
+
+  it('random text, random chunking, any width and batch size: the records parseCsv reads', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        csvText,
+        fc.integer({ min: 1, max: 40 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.constantFrom({ rows: 2, bytes: 1 << 20 }, { rows: Number.POSITIVE_INFINITY, bytes: 5 }, { rows: 1000, bytes: 1 << 20 }),
+        fc.constantFrom(FORMAT, { ...FORMAT, nullValue: '\\N' }, { delimiter: '\t', quote: "'", nullValue: 'NULL' }),
+        async (text, chunk, width, size, format) => {
+          const bytes = Buffer.from(format.delimiter === '\t' ? text.replaceAll(',', '\t').replaceAll('"', "'") : text);
+          const { items } = await parseAll(bytes, 1 << 20, 1000, format);
+          const { records, ends } = await textReading(bytes, chunk, width, size, format);
+          const kind = (r: { fields?: unknown }) => (r.fields && (r.fields as unknown[]).length === width ? 'text' : 'left out');
+          const expected = shape(items).map((r) => ('fields' in r && r.fields.length === width ? { fields: r.fields } : { ...r, line: undefined }));
+          const byKind = (list: unknown[]) => ['text', 'left out'].map((k) => list.filter((r) => kind(r as { fields?: unknown }) === k));
+          expect(byKind(records)).toEqual(byKind(expected));
+          expect(ends.at(-1) ?? 0).toBe(items.at(-1)?.end ?? 0);
+        },
+      ),
+      { numRuns: 1500 },
+    );
+  });
+
+  it('escapes what escaped text must, keeps quoted NULL text, and closes a batch at its bytes', async () => {
+    const csv = 'a\\b,"x\ty"\n"",c\rd\r\n"l1\nl2",\n,,\n';
+    const batches = [];
+    for await (const b of csvAsText(chunksOf(csv, 3), FORMAT, 2, { rows: 100, bytes: 1 << 20 })) batches.push(b);
+    expect(batches.map((b) => b.text.toString())).toEqual(['a\\\\b\tx\\ty\n\tc\\rd\nl1\\nl2\t\\N\n']);
+    expect(batches[0].items.map((i) => [i.line, i.fields])).toEqual([[5, [null, null, null]]]);
+    const small = [];
+    for await (const b of csvAsText(chunksOf('1,2\n3,4\n5,6\n', 4), FORMAT, 2, { rows: 100, bytes: 4 })) small.push(b.rows);
+    expect(small).toEqual([1, 1, 1]);
   });
 });
