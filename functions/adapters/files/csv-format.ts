@@ -1,7 +1,7 @@
-import { CsvFormatError, type CsvFormat, CsvReader, parseCsv, recordStarts } from '../../core/csv.ts';
+import { csvAsText, type CsvItem, CsvFormatError, type CsvFormat, CsvReader, parseCsv, recordStarts } from '../../core/csv.ts';
 import { JobError } from '../../core/errors.ts';
 import type { Row, SourceColumn } from '../../core/ports.ts';
-import { describeBytes, evenCuts, type FileFormat, GZIP_RATIO, isGzip, type Part, type PartBatch, partBytes, type Projection, type SizedPart } from './format.ts';
+import { describeBytes, evenCuts, type FileFormat, GZIP_RATIO, isGzip, type Part, type PartBatch, partBytes, type Projection, type SizedPart, type TextPartBatch } from './format.ts';
 import type { FileInfo, FileStore } from './store.ts';
 
 /**
@@ -65,11 +65,18 @@ export class CsvFileFormat implements FileFormat {
       const rejected: PartBatch['rejected'] = [];
       for (const item of batch.items) {
         const record = item.fields;
-        if (record === null) rejected.push({ record: item.text, reason: `${part.name} line ${item.line}: malformed CSV: ${item.malformed}` });
-        else if (record.length !== width) rejected.push({ record, reason: `${part.name} line ${item.line}: record has ${record.length} fields, expected ${width}` });
+        if (record === null || record.length !== width) rejected.push(rejection(part, item, width));
         else rows.push(identity ? record : projection.indexes.map((i) => record[i]));
       }
       yield { rows, rejected, position: batch.end };
+    }
+  }
+
+  async *readText(part: Part, position: number | null, width: number, size: { rows: number; bytes: number }): AsyncGenerator<TextPartBatch> {
+    const start = position ?? part.start;
+    const line = await this.lineAt(part, start);
+    for await (const batch of csvAsText(partBytes(this.store, part, start), this.format, width, size, { offset: start, line })) {
+      yield { text: batch.text, rows: batch.rows, rejected: batch.items.map((item) => rejection(part, item, width)), position: batch.end };
     }
   }
 
@@ -108,4 +115,10 @@ export class CsvFileFormat implements FileFormat {
     }
     throw new JobError(`source.url: ${file.name} is empty; expected a CSV header`);
   }
+}
+
+/** A record that is not a row of `width` fields (malformed, or of another width), as the dirty record it makes. */
+function rejection(part: Part, item: CsvItem, width: number): PartBatch['rejected'][number] {
+  if (item.fields === null) return { record: item.text, reason: `${part.name} line ${item.line}: malformed CSV: ${item.malformed}` };
+  return { record: item.fields, reason: `${part.name} line ${item.line}: record has ${item.fields.length} fields, expected ${width}` };
 }

@@ -36,6 +36,14 @@ export interface PartBatch {
   position: number;
 }
 
+/** A batch of a part as escaped text (text-rows.ts): every record of the file's columns, in its order. */
+export interface TextPartBatch {
+  text: Buffer;
+  rows: number;
+  rejected: NonNullable<Batch['rejected']>;
+  position: number;
+}
+
 /** The columns a read projects: the names, and their index in the file's own order. */
 export interface Projection {
   names: readonly string[];
@@ -51,6 +59,8 @@ export interface FileFormat {
   split(file: FileInfo, bytes: number, columns: readonly SourceColumn[]): Promise<SizedPart[]>;
   /** A part's rows from `position` (null: its start), in batches of about `batchRows`. */
   read(part: Part, position: number | null, projection: Projection, batchRows: number): AsyncGenerator<PartBatch>;
+  /** read(), as escaped text of all the file's columns (`width` of them), in batches of about `size` rows or bytes: a format that makes that text cheaply. */
+  readText?(part: Part, position: number | null, width: number, size: { rows: number; bytes: number }): AsyncGenerator<TextPartBatch>;
   /** The part in words, for plan output. */
   describe(part: Part): string;
   /** Fails (JobError) when the file cannot be read at all, found without reading its rows (a Parquet footer). */

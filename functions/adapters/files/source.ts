@@ -1,6 +1,6 @@
 import { JobError } from '../../core/errors.ts';
 import type { FilesSource as FilesSpec } from '../../core/job-spec.ts';
-import type { Batch, Checkpoint, RangeSpec, Row, Source, SourceColumn, SourceSchema } from '../../core/ports.ts';
+import type { Batch, Checkpoint, RangeSpec, Row, Source, SourceColumn, SourceSchema, TextBatch } from '../../core/ports.ts';
 import { CsvFileFormat } from './csv-format.ts';
 import type { FileFormat, Part, Projection, SizedPart } from './format.ts';
 import { JsonlFileFormat } from './jsonl-format.ts';
@@ -31,6 +31,13 @@ export function fileFormat(store: FileStore, spec: FilesSpec): FileFormat {
   }
 }
 
+/** The parts of a range left after a checkpoint (`part:position`): the first from that position, the rest from their start (null). */
+function* resumed(range: RangeSpec, after: Checkpoint | null): Generator<{ index: number; part: Part; position: number | null }> {
+  const { parts } = range.bounds as Bounds;
+  const [first, position] = after === null ? [0, null] : after.split(':').map(Number);
+  for (let index = first; index < parts.length; index++) yield { index, part: parts[index], position: index === first ? position : null };
+}
+
 /**
  * Files (CSV, JSON Lines, Parquet; gzip CSV and JSONL), local or on S3: each
  * file is cut into parts by its format (byte ranges at record boundaries,
@@ -40,6 +47,8 @@ export function fileFormat(store: FileStore, spec: FilesSpec): FileFormat {
  */
 export class FilesSource implements Source {
   private cached: { names: string[]; columns: SourceColumn[] } | null = null;
+  /** Set where the format makes escaped text and the job reads the files' columns as they are. */
+  readonly readText?: Source['readText'];
 
   constructor(
     private readonly store: FileStore,
@@ -47,6 +56,8 @@ export class FilesSource implements Source {
     private readonly format: FileFormat = fileFormat(store, spec),
   ) {
     if (spec.format === 'csv' && spec.csv?.header === false && !spec.columns) throw new JobError('source.columns: required when the CSV has no header (csv.header is false)');
+    // Without named columns (or with a CSV's own, by position) every record is read whole, in the file's order.
+    if (this.format.readText && (!spec.columns || spec.csv?.header === false)) this.readText = (range, after, size) => this.textBatches(range, after, size);
   }
 
   async columns(): Promise<SourceColumn[]> {
@@ -102,12 +113,20 @@ export class FilesSource implements Source {
   }
 
   async *read(range: RangeSpec, after: Checkpoint | null, batchRows: number): AsyncGenerator<Batch> {
-    const { parts } = range.bounds as Bounds;
     const projection = this.projection((await this.fileColumns()).names);
-    const [firstPart, firstPosition] = after === null ? [0, null] : after.split(':').map(Number);
-    for (let p = firstPart; p < parts.length; p++) {
-      for await (const batch of this.format.read(parts[p], p === firstPart ? firstPosition : null, projection, batchRows)) {
-        yield { rows: batch.rows, rejected: batch.rejected, checkpoint: `${p}:${batch.position}` };
+    for (const { index, part, position } of resumed(range, after)) {
+      for await (const batch of this.format.read(part, position, projection, batchRows)) {
+        yield { rows: batch.rows, rejected: batch.rejected, checkpoint: `${index}:${batch.position}` };
+      }
+    }
+  }
+
+  private async *textBatches(range: RangeSpec, after: Checkpoint | null, size: { rows: number; bytes: number }): AsyncGenerator<TextBatch> {
+    const width = (await this.fileColumns()).names.length;
+    const readText = (this.format.readText as NonNullable<FileFormat['readText']>).bind(this.format);
+    for (const { index, part, position } of resumed(range, after)) {
+      for await (const batch of readText(part, position, width, size)) {
+        yield { text: batch.text, rows: batch.rows, fields: width, rejected: batch.rejected, checkpoint: `${index}:${batch.position}` };
       }
     }
   }
