@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { count as n } from '../core/format.ts';
 import type { PauseTotals } from '../core/health.ts';
 import { displayStatus } from '../core/lifecycle.ts';
 import type { DirtyRecord, RangeRecord, RunRecord } from '../core/ports.ts';
@@ -61,8 +62,6 @@ export function dirtySummary(d: DirtyRecord) {
   }
   return { rangeId: d.rangeId, column: d.column, reason: d.reason, record };
 }
-
-const n = (x: number) => x.toLocaleString('en-US');
 
 /** An instant to the second, in UTC: `2026-12-01 00:00:00Z`. */
 export function instant(d: Date): string {

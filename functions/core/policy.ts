@@ -1,3 +1,5 @@
+import { count } from './format.ts';
+
 /**
  * The dirty-record rule of a run: no limit (null) lets the run go on; 0
  * fails it at the first dirty record; N fails it once the run's total, over
@@ -24,8 +26,7 @@ export function dirtyToStore(before: number, count: number, stored: number): num
  */
 export function dirtyWarning(run: { runId: string; rowsRead: number; dirtyRecords: number }, reasons: readonly string[], writeMode: string): string | null {
   if (run.rowsRead === 0 || run.dirtyRecords * 2 <= run.rowsRead) return null;
-  const n = (x: number) => x.toLocaleString('en-US');
-  const head = `${n(run.dirtyRecords)} of ${n(run.rowsRead)} rows read were dirty`;
+  const head = `${count(run.dirtyRecords)} of ${count(run.rowsRead)} rows read were dirty`;
   const counts = new Map<string, number>();
   for (const r of reasons) {
     const kind = r.replace(/'[^']*'/g, "'…'");

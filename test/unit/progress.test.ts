@@ -1,5 +1,7 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { duration, estimate, Progress, progressLine } from '../../functions/cli/output.ts';
+import { count } from '../../functions/core/format.ts';
 import type { RangeRecord, RunRecord } from '../../functions/core/ports.ts';
 
 function run(over: Partial<RunRecord> = {}): RunRecord {
@@ -74,5 +76,12 @@ describe('progress by rows', () => {
 
   it('writes durations a person reads', () => {
     expect([duration(850), duration(12_340), duration(245_000), duration(7_620_000)]).toEqual(['850ms', '12.3s', '4m05s', '2h07m']);
+  });
+});
+
+describe('count', () => {
+  it('groups digits in threes as en-US does', () => {
+    fc.assert(fc.property(fc.integer({ min: -(2 ** 53) + 1, max: 2 ** 53 - 1 }), (x) => count(x) === x.toLocaleString('en-US')));
+    expect([0, 999, 1000, 1234567].map(count)).toEqual(['0', '999', '1,000', '1,234,567']);
   });
 });

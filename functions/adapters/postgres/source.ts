@@ -43,7 +43,8 @@ const MIN_RANGE_BLOCKS = 512;
 /** Blocks a sample reads per range it cuts (and at most): enough that a range's share is known within a few percent, whatever the table's size. */
 const SAMPLE_BLOCKS_PER_RANGE = 250;
 const SAMPLE_BLOCKS = 4000;
-/** Keys the sample returns to the planner (every n-th of the sampled rows, in key order). */
+/** Keys the sample returns to the planner per range (every n-th of the sampled rows, in key order): each cut lands within 1/200 of a range. */
+const SAMPLE_KEYS_PER_RANGE = 200;
 const SAMPLE_KEYS = 20_000;
 /** A sample of fewer matching rows is retried ten times larger (a selective `where`). */
 const MIN_SAMPLE_ROWS = 5000;
@@ -287,9 +288,10 @@ export class PostgresSource implements Source {
 
   /**
    * Keys of a block sample for `ranges` ranges, thinned to about
-   * SAMPLE_KEYS in key order. The sample reads about SAMPLE_BLOCKS_PER_RANGE
-   * random blocks a range (SAMPLE_BLOCKS at most) however large the table;
-   * when the job's `where` leaves too few of their rows, it grows tenfold.
+   * SAMPLE_KEYS_PER_RANGE a range (SAMPLE_KEYS at most) in key order. The
+   * sample reads about SAMPLE_BLOCKS_PER_RANGE random blocks a range
+   * (SAMPLE_BLOCKS at most) however large the table; when the job's `where`
+   * leaves too few of their rows, it grows tenfold.
    */
   private async sample(key: string[], ranges: number): Promise<string[][]> {
     const blocks = this.rel.query ? 0 : await this.blocks();
@@ -297,7 +299,7 @@ export class PostgresSource implements Source {
     let percent = blocks <= wanted ? 100 : Math.max(0.0001, (100 * wanted) / blocks);
     for (;;) {
       // Each row: the key's texts, then the sample's size.
-      const rows = await this.query<string[]>(sampleSql(this.rel, key, this.spec.where, percent, SAMPLE_KEYS), 'sampling the split key', [], 'array');
+      const rows = await this.query<string[]>(sampleSql(this.rel, key, this.spec.where, percent, Math.min(SAMPLE_KEYS, SAMPLE_KEYS_PER_RANGE * ranges)), 'sampling the split key', [], 'array');
       const sampled = rows.length ? Number(rows[0][key.length]) : 0;
       if (sampled >= MIN_SAMPLE_ROWS || percent >= 100) return rows.map((r) => r.slice(0, key.length));
       percent = Math.min(100, percent * 10);
