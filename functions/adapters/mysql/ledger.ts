@@ -80,18 +80,28 @@ export class MysqlLedger implements Ledger {
     private readonly server: string,
   ) {}
 
-  /** Creates the ledger tables when missing (once per process). */
+  /**
+   * Creates the ledger tables when missing and upgrades older ones (once per
+   * process). A ledger already there costs one query, not a statement a table.
+   */
   private ensure(): Promise<void> {
     this.ready ??= (async () => {
       const doing = 'creating the ledger tables';
-      for (const ddl of ledgerDdl(this.t)) await checkedQuery(this.pool, this.server, doing, ddl);
       const have = await checkedQuery<{ tableName: string; columnName: string }[]>(this.pool, this.server, doing, LEDGER_COLUMNS, [
         this.t.database,
         `${this.t.prefix.replaceAll('_', '\\_')}%`,
       ]);
-      const present = new Set(have.map((c) => `${c.tableName}.${c.columnName}`));
+      // Compared in lower case: a server with lower_case_table_names stores the names so.
+      const present = new Set(have.map((c) => `${c.tableName}.${c.columnName}`.toLowerCase()));
+      const tables = new Set(have.map((c) => c.tableName.toLowerCase()));
+      const created = new Set<string>();
+      for (const { table, sql } of ledgerDdl(this.t)) {
+        if (tables.has(table.toLowerCase())) continue;
+        await checkedQuery(this.pool, this.server, doing, sql);
+        created.add(table.toLowerCase());
+      }
       for (const m of ledgerMigrations(this.t)) {
-        if (present.has(`${m.table}.${m.column}`)) continue;
+        if (created.has(m.table.toLowerCase()) || present.has(`${m.table}.${m.column}`.toLowerCase())) continue;
         for (const sql of m.sql) await checkedQuery(this.pool, this.server, 'upgrading the ledger tables', sql);
       }
     })().catch((error) => {

@@ -217,9 +217,13 @@ export function ledgerTables(ledger: Ledger, targetDatabase: string): LedgerTabl
   return { runs: t('runs'), ranges: t('ranges'), dirty: t('dirty'), attempts: t('attempts'), database, prefix: ledger.prefix };
 }
 
-export function ledgerDdl(t: LedgerTables): string[] {
+/** The ledger's tables, each with the statement that creates it (`table`: its name, as information_schema has it). */
+export function ledgerDdl(t: LedgerTables): Array<{ table: string; sql: string }> {
+  const name = (table: string) => `${t.prefix}${table}`;
   return [
-    `CREATE TABLE IF NOT EXISTS ${t.runs} (
+    {
+      table: name('runs'),
+      sql: `CREATE TABLE IF NOT EXISTS ${t.runs} (
       run_id VARCHAR(40) NOT NULL PRIMARY KEY,
       job VARCHAR(64) NOT NULL,
       logical_time DATETIME(3) NOT NULL,
@@ -244,7 +248,10 @@ export function ledgerDdl(t: LedgerTables): string[] {
       UNIQUE KEY run_identity (job, logical_time, vars_hash, attempt),
       KEY by_created (created_at)
     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
-    `CREATE TABLE IF NOT EXISTS ${t.ranges} (
+    },
+    {
+      table: name('ranges'),
+      sql: `CREATE TABLE IF NOT EXISTS ${t.ranges} (
       run_id VARCHAR(40) NOT NULL,
       range_id INT NOT NULL,
       status VARCHAR(16) NOT NULL,
@@ -263,7 +270,10 @@ export function ledgerDdl(t: LedgerTables): string[] {
       finished_at DATETIME(3) NULL,
       PRIMARY KEY (run_id, range_id)
     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
-    `CREATE TABLE IF NOT EXISTS ${t.dirty} (
+    },
+    {
+      table: name('dirty'),
+      sql: `CREATE TABLE IF NOT EXISTS ${t.dirty} (
       id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
       run_id VARCHAR(40) NOT NULL,
       range_id INT NOT NULL,
@@ -273,7 +283,10 @@ export function ledgerDdl(t: LedgerTables): string[] {
       created_at DATETIME(3) NOT NULL,
       KEY by_run (run_id, range_id)
     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
-    `CREATE TABLE IF NOT EXISTS ${t.attempts} (
+    },
+    {
+      table: name('attempts'),
+      sql: `CREATE TABLE IF NOT EXISTS ${t.attempts} (
       id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
       run_id VARCHAR(40) NOT NULL,
       range_id INT NOT NULL,
@@ -284,6 +297,7 @@ export function ledgerDdl(t: LedgerTables): string[] {
       KEY by_run (run_id, range_id),
       KEY open_attempts (ended_at)
     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+    },
   ];
 }
 
