@@ -208,13 +208,14 @@ async function consumeStarted(
     async function* textChunks(readText: NonNullable<Source['readText']>, checks: readonly FieldCheck[]): AsyncGenerator<Chunk> {
       let from = checkpoint;
       // A text chunk holds no row objects: unless the job sets batchRows or a rate, only its bytes close it.
-      const rows = job.target.batchRows === undefined && !throttled ? Number.POSITIVE_INFINITY : batchRows;
-      for await (const batch of readText(range.spec, from, { rows, bytes: TEXT_CHUNK_BYTES })) {
+      const rowLimit = job.target.batchRows === undefined && !throttled ? Number.POSITIVE_INFINITY : batchRows;
+      for await (const batch of readText(range.spec, from, { rows: rowLimit, bytes: TEXT_CHUNK_BYTES })) {
         const skip = batch.fields - columns.length;
         const dirty = rejectedRecords(batch, rangeId);
         const { bad, bytes: passing } = checkText(batch.text, checks);
         let bytes = passing;
-        let text = { data: batch.text, rows: batch.rows, skip, bytes };
+        let data = batch.text;
+        let rows = batch.rows;
         if (bad.length > 0) {
           // A line with a value that does not pass as is (NaN, a NULL for a NOT NULL column, text of another form) is converted on its own.
           const mended = mendText(batch.text, bad, columns.length, skip, (fields) => {
@@ -224,9 +225,11 @@ async function consumeStarted(
             bytes += chunkRowBytes(converted.rows[0]);
             return converted.rows[0];
           });
-          text = { data: mended.data, rows: batch.rows - bad.length + mended.rows, skip, bytes };
+          data = mended.data;
+          rows += mended.rows - bad.length;
         }
         const rowsRead = batch.rows + (batch.rejected?.length ?? 0);
+        const text = { data, rows, skip, bytes };
         yield { runId, rangeId, from, to: batch.checkpoint, columns, sourceNames, rowsRead, rows: [], sourceRows: [], dirty, text };
         from = batch.checkpoint;
       }
