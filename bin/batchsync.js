@@ -11,6 +11,7 @@
 // parsing and compiling them (30 ms of a one-row job's 270). Node 22 does
 // the same for modules with module.enableCompileCache(); this works on
 // Node 20 too.
+import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -29,6 +30,7 @@ const EXTERNAL = ['pg-native', 'esbuild', '@duckdb/*'];
 /** Older builds are removed once no process can still be starting from them. */
 const STALE_MS = 10 * 60_000;
 const SCRIPT = 'main.cjs';
+const DIGEST_BYTES = 20;
 
 async function newestInput() {
   let newest = Math.max((await stat(self)).mtimeMs, await stat(join(root, 'package-lock.json')).then((s) => s.mtimeMs, () => 0));
@@ -89,7 +91,7 @@ async function ensureBundle() {
 async function runBundle(dir, args) {
   const file = join(dir, SCRIPT);
   const cacheFile = join(dir, `${(args[0] ?? 'help').replace(/[^a-z-]/g, '_')}.v8cache`);
-  const cachedData = await readFile(cacheFile).catch(() => undefined);
+  const cachedData = await readCache(cacheFile);
   const source = `(function (exports, require, module, __filename, __dirname) {${await readFile(file, 'latin1')}\n})`;
   const script = new Script(source, { filename: file, cachedData });
   const module = { exports: {} };
@@ -98,11 +100,28 @@ async function runBundle(dir, args) {
   if (code === 0 && (cachedData === undefined || script.cachedDataRejected)) {
     // Written aside and renamed, so a process starting meanwhile never reads half a cache.
     const partial = `${cacheFile}.${process.pid}`;
-    await writeFile(partial, script.createCachedData())
+    const data = script.createCachedData();
+    await writeFile(partial, Buffer.concat([digest(data), data]))
       .then(() => rename(partial, cacheFile))
       .catch(() => rm(partial, { force: true }));
   }
   return code;
+}
+
+/**
+ * A code cache as written, or undefined. V8 checks a cache's version, flags
+ * and source length, not its bytes (a damaged one would crash the process):
+ * the file starts with their digest.
+ */
+async function readCache(path) {
+  const file = await readFile(path).catch(() => null);
+  if (file === null || file.length <= DIGEST_BYTES) return undefined;
+  const data = file.subarray(DIGEST_BYTES);
+  return digest(data).equals(file.subarray(0, DIGEST_BYTES)) ? data : undefined;
+}
+
+function digest(data) {
+  return createHash('sha1').update(data).digest();
 }
 
 function exists(path) {

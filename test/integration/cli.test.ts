@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type mysql from 'mysql2/promise';
 import type pg from 'pg';
@@ -81,6 +82,25 @@ describe('command line conventions', () => {
   it('--version prints the package version', async () => {
     const { version } = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
     expect(await runCli(['--version'])).toEqual({ code: 0, stdout: `${version}\n`, stderr: '' });
+  });
+
+  it('a code cache per command: written by its first success, none for a mistyped command, a damaged one ignored and rewritten', async () => {
+    expect((await runCli(['--version'])).code).toBe(0);
+    const bundles = join(BIN, '..', '..', 'node_modules', '.cache', 'batchsync');
+    const dirs = await Promise.all((await readdir(bundles)).map(async (name) => ({ path: join(bundles, name), mtime: (await stat(join(bundles, name))).mtimeMs })));
+    const bundle = dirs.sort((a, b) => b.mtime - a.mtime)[0].path;
+    const cache = join(bundle, '--version.v8cache');
+    await rm(cache, { force: true });
+    expect((await runCli(['--version'])).code).toBe(0);
+    const written = await readFile(cache);
+    // Bytes flipped past the file's digest: V8 itself does not check them, and would crash on some.
+    const damaged = Buffer.from(written);
+    for (let i = 1000; i < damaged.length; i += 997) damaged[i] ^= 0xff;
+    await writeFile(cache, damaged);
+    expect(await runCli(['--version'])).toMatchObject({ code: 0, stderr: '' });
+    expect((await readFile(cache)).equals(damaged)).toBe(false);
+    expect((await runCli(['frobnicate'])).code).toBe(2);
+    expect(existsSync(join(bundle, 'frobnicate.v8cache'))).toBe(false);
   });
 
   it('each command takes its own options: another is an error naming it and the command', async () => {
