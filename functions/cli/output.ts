@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { count as n } from '../core/format.ts';
+import { formatCount as n } from '../core/format.ts';
 import type { PauseTotals } from '../core/health.ts';
 import { displayStatus } from '../core/lifecycle.ts';
 import type { DirtyRecord, RangeRecord, RunRecord } from '../core/ports.ts';

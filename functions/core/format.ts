@@ -3,7 +3,7 @@
  * `toLocaleString('en-US')`, whose first call loads the ICU locale data:
  * 10-20 ms of every command's start.
  */
-export function count(x: number): string {
+export function formatCount(x: number): string {
   const digits = String(Math.abs(Math.round(x)));
   let grouped = digits.slice(0, digits.length % 3 || 3);
   for (let i = grouped.length; i < digits.length; i += 3) grouped += `,${digits.slice(i, i + 3)}`;

@@ -1,4 +1,4 @@
-import { count } from './format.ts';
+import { formatCount } from './format.ts';
 
 /**
  * The dirty-record rule of a run: no limit (null) lets the run go on; 0
@@ -26,7 +26,7 @@ export function dirtyToStore(before: number, count: number, stored: number): num
  */
 export function dirtyWarning(run: { runId: string; rowsRead: number; dirtyRecords: number }, reasons: readonly string[], writeMode: string): string | null {
   if (run.rowsRead === 0 || run.dirtyRecords * 2 <= run.rowsRead) return null;
-  const head = `${count(run.dirtyRecords)} of ${count(run.rowsRead)} rows read were dirty`;
+  const head = `${formatCount(run.dirtyRecords)} of ${formatCount(run.rowsRead)} rows read were dirty`;
   const counts = new Map<string, number>();
   for (const r of reasons) {
     const kind = r.replace(/'[^']*'/g, "'…'");

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { duration, estimate, Progress, progressLine } from '../../functions/cli/output.ts';
-import { count } from '../../functions/core/format.ts';
+import { formatCount } from '../../functions/core/format.ts';
 import type { RangeRecord, RunRecord } from '../../functions/core/ports.ts';
 
 function run(over: Partial<RunRecord> = {}): RunRecord {
@@ -79,9 +79,9 @@ describe('progress by rows', () => {
   });
 });
 
-describe('count', () => {
+describe('formatCount', () => {
   it('groups digits in threes as en-US does', () => {
-    fc.assert(fc.property(fc.integer({ min: -(2 ** 53) + 1, max: 2 ** 53 - 1 }), (x) => count(x) === x.toLocaleString('en-US')));
-    expect([0, 999, 1000, 1234567].map(count)).toEqual(['0', '999', '1,000', '1,234,567']);
+    fc.assert(fc.property(fc.integer({ min: -(2 ** 53) + 1, max: 2 ** 53 - 1 }), (x) => formatCount(x) === x.toLocaleString('en-US')));
+    expect([0, 999, 1000, 1234567].map(formatCount)).toEqual(['0', '999', '1,000', '1,234,567']);
   });
 });
