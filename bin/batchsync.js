@@ -8,9 +8,9 @@
 //
 // The script runs with a V8 code cache, one per command: the bytecode of
 // every function the command's first run compiled, so later runs skip
-// parsing and compiling them (30 ms of a one-row job's 270). Node 22 does
-// the same for modules with module.enableCompileCache(); this works on
-// Node 20 too.
+// parsing and compiling them (with the latin1 read below, a one-row job's
+// command went from 320 ms to 245; bench/PROFILE.md). Node 22 does the same
+// for modules with module.enableCompileCache(); this works on Node 20 too.
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
